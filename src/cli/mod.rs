@@ -1,0 +1,50 @@
+//! The command line: one file per subcommand, all sharing the exit codes of the design —
+//! 0 success, 1 "the check found something", 2 error (cannot read, load or connect).
+
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// An inspection-aware content-filter milter for Postfix and Sendmail.
+#[derive(Debug, Parser)]
+#[command(name = "inspect-milter", version, about, long_about = None)]
+pub struct Cli {
+    /// Log level filter (error, warn, info, debug, trace, or a tracing directive such as
+    /// `inspect_milter=debug`); the RUST_LOG environment variable is used when this is absent.
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the milter daemon.
+    Serve(serve::ServeArgs),
+}
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// An error: cannot read, cannot load, cannot connect.
+pub const EXIT_ERROR: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_level.as_deref());
+    let code = match cli.command {
+        Command::Serve(args) => serve::run(args),
+    };
+    ExitCode::from(code)
+}
+
+fn init_logging(level: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match level {
+        Some(l) => EnvFilter::new(l),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}

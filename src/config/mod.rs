@@ -1,0 +1,283 @@
+//! The configuration: one YAML file, read into raw serde structs (every key optional, with a
+//! default documented at the field and the reason for it), then validated into [`Config`].
+//!
+//! Unknown keys are errors (a misspelt key silently ignored is a setting silently not applied),
+//! and every error names the file and line:column. With no file at all, [`Config::default`] is
+//! the documented quickstart: listen on `inet:127.0.0.1:8897`, fail closed with tempfail.
+
+mod units;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub use units::{Bytes, Span, parse_bytes, parse_duration};
+
+use crate::server::ListenAddr;
+use crate::yaml::{self, YamlError};
+
+/// The address `serve` listens on with no configuration.
+pub const DEFAULT_LISTEN: &str = "inet:127.0.0.1:8897";
+
+/// What to do with a message when we cannot decide about it (an internal error, a panic in
+/// inspection, a filter that failed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailAction {
+    /// Fail open: deliver uninspected.
+    Accept,
+    /// Fail closed but lose nothing: the client retries later.
+    Tempfail,
+    /// Refuse permanently.
+    Reject,
+    /// Accept into the MTA's hold queue for a person to look at.
+    Quarantine,
+}
+
+/// The file as written. Every field has a default, so an empty file is a valid configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// Addresses to listen on, in Postfix or libmilter form; one string or a list.
+    /// Default `inet:127.0.0.1:8897`: loopback only, so a fresh install exposes nothing.
+    pub listen: OneOrMany<ListenAddr>,
+    /// Permissions of unix sockets we create. Default `0660`: the MTA reaches the socket
+    /// through the group (add `postfix` to ours); nobody else can submit mail for inspection.
+    pub socket_mode: Mode,
+    /// Connections served at once; further ones wait in the listen backlog. Default 1000:
+    /// Postfix opens one milter connection per SMTP connection (default process limit 100 per
+    /// service), and an idle connection costs a few KiB.
+    pub max_connections: usize,
+    /// Bytes of one message we keep (headers and body). Past it the message is marked
+    /// truncated, the rest is skipped, and policy decides — it is never called clean.
+    /// Default 64MiB: above every common `message_size_limit` (Postfix ships 10 MB), so only
+    /// messages the MTA was configured to accept beyond that are truncated.
+    pub max_message_size: Bytes,
+    /// What an internal error does to the message. Default `tempfail`: nothing is delivered
+    /// uninspected and nothing is lost; the client retries.
+    pub on_error: FailAction,
+    pub timeouts: RawTimeouts,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTimeouts {
+    /// A connection with no packet for this long is closed. Default `2h`: longer than any
+    /// MTA's wait between SMTP commands (Sendmail allows 1h), because closing a connection the
+    /// MTA still holds turns its next message into a tempfail; libmilter uses about the same.
+    pub idle: Span,
+    /// From MAIL to end of message at most this long, however the bytes trickle in.
+    /// Default `1h`: a slow client sending a large message legitimately needs minutes, and
+    /// a connection that trickles forever must still be freed.
+    pub message: Span,
+    /// While the filter works, a PROGRESS reply is sent this often so the MTA's reply timer
+    /// (Sendmail: 10s by default) does not fire. Default `5s`.
+    pub progress: Span,
+    /// On SIGTERM, messages in flight get this long to finish before connections are cut.
+    /// Default `30s`: well inside systemd's default 90s stop timeout.
+    pub shutdown_grace: Span,
+}
+
+impl Default for RawConfig {
+    fn default() -> RawConfig {
+        RawConfig {
+            listen: OneOrMany(vec![DEFAULT_LISTEN.parse().expect("the default address parses")]),
+            socket_mode: Mode(0o660),
+            max_connections: 1000,
+            max_message_size: Bytes(64 << 20),
+            on_error: FailAction::Tempfail,
+            timeouts: RawTimeouts::default(),
+        }
+    }
+}
+
+impl Default for RawTimeouts {
+    fn default() -> RawTimeouts {
+        RawTimeouts {
+            idle: Span(Duration::from_secs(2 * 3600)),
+            message: Span(Duration::from_secs(3600)),
+            progress: Span(Duration::from_secs(5)),
+            shutdown_grace: Span(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// One value or a list of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct OneOrMany<T>(pub Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<OneOrMany<T>, D::Error> {
+        // A visitor, not an untagged enum: that would replace the inner error (say, a bad
+        // address) with "did not match any variant" and lose its position.
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("one value or a list of values")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                let one = T::deserialize(serde::de::value::StrDeserializer::<E>::new(v))?;
+                Ok(OneOrMany(vec![one]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut all = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    all.push(item);
+                }
+                Ok(OneOrMany(all))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A unix permission mode, written in octal (`"0660"`, or `660`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mode(pub u32);
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Mode, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Mode;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("octal permissions such as \"0660\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Mode, E> {
+                let digits = v.trim().trim_start_matches("0o");
+                match u32::from_str_radix(digits, 8) {
+                    Ok(m) if m <= 0o777 => Ok(Mode(m)),
+                    _ => Err(E::custom(format!(
+                        "invalid socket mode {v:?}: expected octal permissions such as \"0660\""
+                    ))),
+                }
+            }
+        }
+        // Asked for a string, the YAML parser hands over the scalar as written, so `0660`,
+        // `660` and `0o660` all mean what they look like rather than a YAML integer.
+        d.deserialize_str(V)
+    }
+}
+
+/// The validated configuration the rest of the program uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where the configuration came from (`None`: built-in defaults).
+    pub origin: Option<PathBuf>,
+    pub listen: Vec<ListenAddr>,
+    pub socket_mode: u32,
+    pub max_connections: usize,
+    pub max_message_size: usize,
+    pub on_error: FailAction,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub idle: Duration,
+    pub message: Duration,
+    pub progress: Duration,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug)]
+pub enum ConfigError {
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    Yaml(YamlError),
+    /// A value that parsed but makes no sense, or does not fit with another.
+    Invalid {
+        origin: String,
+        key: &'static str,
+        message: String,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, source } => write!(f, "{}: cannot read: {source}", path.display()),
+            ConfigError::Yaml(e) => write!(f, "{e}"),
+            ConfigError::Invalid { origin, key, message } => write!(f, "{origin}: {key}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Default for Config {
+    fn default() -> Config {
+        RawConfig::default().validate(None).expect("the built-in defaults are valid")
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = yaml::from_str(text, origin).map_err(ConfigError::Yaml)?;
+        raw.validate(Some(origin))
+    }
+}
+
+impl RawConfig {
+    pub fn validate(self, origin: Option<&Path>) -> Result<Config, ConfigError> {
+        let name = origin.map_or_else(|| "built-in defaults".to_string(), |p| p.display().to_string());
+        let invalid = |key, message: &str| ConfigError::Invalid {
+            origin: name.clone(),
+            key,
+            message: message.to_string(),
+        };
+        if self.listen.0.is_empty() {
+            return Err(invalid("listen", "at least one address is needed"));
+        }
+        if self.max_connections == 0 {
+            return Err(invalid("max_connections", "must be at least 1"));
+        }
+        let max_message_size = usize::try_from(self.max_message_size.0).unwrap_or(usize::MAX);
+        if max_message_size < 1024 {
+            return Err(invalid("max_message_size", "must be at least 1KiB"));
+        }
+        let t = &self.timeouts;
+        for (key, span) in
+            [("timeouts.idle", t.idle), ("timeouts.message", t.message), ("timeouts.progress", t.progress)]
+        {
+            if span.0.is_zero() {
+                return Err(invalid(key, "must be greater than zero"));
+            }
+        }
+        if t.progress.0 >= Duration::from_secs(10) {
+            return Err(invalid(
+                "timeouts.progress",
+                "must be under 10s: Sendmail's default reply timeout is 10s and PROGRESS is what keeps it from firing",
+            ));
+        }
+        Ok(Config {
+            origin: origin.map(Path::to_path_buf),
+            listen: self.listen.0,
+            socket_mode: self.socket_mode.0,
+            max_connections: self.max_connections,
+            max_message_size,
+            on_error: self.on_error,
+            timeouts: Timeouts {
+                idle: t.idle.0,
+                message: t.message.0,
+                progress: t.progress.0,
+                shutdown_grace: t.shutdown_grace.0,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

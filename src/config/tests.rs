@@ -1,0 +1,105 @@
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/inspect-milter/config.yaml"))
+}
+
+#[test]
+fn every_documented_default() {
+    let c = Config::default();
+    assert_eq!(c.listen, vec![ListenAddr::Inet { host: "127.0.0.1".into(), port: 8897 }]);
+    assert_eq!(c.socket_mode, 0o660);
+    assert_eq!(c.max_connections, 1000);
+    assert_eq!(c.max_message_size, 64 << 20);
+    assert_eq!(c.on_error, FailAction::Tempfail);
+    assert_eq!(c.timeouts.idle, Duration::from_secs(7200));
+    assert_eq!(c.timeouts.message, Duration::from_secs(3600));
+    assert_eq!(c.timeouts.progress, Duration::from_secs(5));
+    assert_eq!(c.timeouts.shutdown_grace, Duration::from_secs(30));
+    assert_eq!(c.origin, None);
+}
+
+#[test]
+fn empty_file_is_all_defaults() {
+    let c = parse("# nothing\n").unwrap();
+    assert_eq!(Config { origin: None, ..c }, Config::default());
+}
+
+#[test]
+fn every_key_can_be_set() {
+    let c = parse(
+        "listen:\n  - unix:/run/im/milter.sock\n  - inet:8897@127.0.0.1\nsocket_mode: \"0600\"\n\
+         max_connections: 50\nmax_message_size: 10MiB\non_error: accept\n\
+         timeouts:\n  idle: 5m\n  message: 10m\n  progress: 2s\n  shutdown_grace: 1m\n",
+    )
+    .unwrap();
+    assert_eq!(c.listen.len(), 2);
+    assert_eq!(c.listen[0], ListenAddr::Unix("/run/im/milter.sock".into()));
+    assert_eq!(c.socket_mode, 0o600);
+    assert_eq!(c.max_connections, 50);
+    assert_eq!(c.max_message_size, 10 << 20);
+    assert_eq!(c.on_error, FailAction::Accept);
+    assert_eq!(c.timeouts.idle, Duration::from_secs(300));
+    assert_eq!(c.timeouts.progress, Duration::from_secs(2));
+    assert_eq!(c.timeouts.shutdown_grace, Duration::from_secs(60));
+}
+
+#[test]
+fn a_single_listen_address_needs_no_list() {
+    let c = parse("listen: inet:[::1]:9000\n").unwrap();
+    assert_eq!(c.listen, vec![ListenAddr::Inet { host: "::1".into(), port: 9000 }]);
+}
+
+#[test]
+fn unknown_key_is_reported_with_line_and_column() {
+    let e = parse("listen: inet:127.0.0.1:1\ntimeouts:\n  idel: 5m\n").unwrap_err();
+    let ConfigError::Yaml(y) = &e else { panic!("{e}") };
+    assert_eq!((y.line, y.column), (Some(3), Some(3)), "{e}");
+    assert!(y.message.contains("unknown field `idel`"), "{e}");
+    assert!(e.to_string().starts_with("/etc/inspect-milter/config.yaml:3:3: "), "{e}");
+}
+
+#[test]
+fn bad_values_are_reported_with_line_and_column() {
+    for (text, line, col, needle) in [
+        ("on_error: maybe\n", 1, 11, "unknown variant `maybe`"),
+        ("max_message_size: lots\n", 1, 19, "invalid size"),
+        ("timeouts:\n  idle: 5 weeks\n", 2, 9, "unknown unit"),
+        ("socket_mode: \"0999\"\n", 1, 14, "octal"),
+        ("max_connections: -1\n", 1, 18, "max_connections"),
+        ("listen: inet:8897\n", 1, 9, "no host"),
+    ] {
+        let e = parse(text).unwrap_err();
+        let ConfigError::Yaml(y) = &e else { panic!("{text}: {e}") };
+        assert_eq!((y.line, y.column), (Some(line), Some(col)), "{text}: {e}");
+        assert!(e.to_string().contains(needle), "{text}: {e}");
+    }
+}
+
+#[test]
+fn cross_field_validation_names_the_key() {
+    for (text, key) in [
+        ("listen: []\n", "listen"),
+        ("max_connections: 0\n", "max_connections"),
+        ("max_message_size: 10\n", "max_message_size"),
+        ("timeouts:\n  progress: 15s\n", "timeouts.progress"),
+        ("timeouts:\n  idle: 0s\n", "timeouts.idle"),
+    ] {
+        let e = parse(text).unwrap_err();
+        assert!(matches!(e, ConfigError::Invalid { key: k, .. } if k == key), "{text}: {e}");
+    }
+}
+
+#[test]
+fn unquoted_octal_mode_is_read_as_octal() {
+    assert_eq!(parse("socket_mode: 660\n").unwrap().socket_mode, 0o660);
+    assert_eq!(parse("socket_mode: 0660\n").unwrap().socket_mode, 0o660);
+    assert_eq!(parse("socket_mode: 0o600\n").unwrap().socket_mode, 0o600);
+}
+
+#[test]
+fn missing_file_is_a_read_error() {
+    let e = Config::load(Path::new("/nonexistent/inspect-milter.yaml")).unwrap_err();
+    assert!(matches!(e, ConfigError::Read { .. }));
+    assert!(e.to_string().contains("/nonexistent/inspect-milter.yaml"));
+}

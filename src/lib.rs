@@ -1,0 +1,21 @@
+//! inspect-milter: an inspection-aware content filter for Postfix and Sendmail.
+//!
+//! It sits behind the MTA that terminated TLS, inspects the decrypted message (headers, every
+//! decoded MIME part, attachments, archive members) with YARA and regex rules, and says exactly
+//! what it could not inspect and why.
+//!
+//! # Layout
+//! - [`milter`]: the milter protocol only — codec, commands, replies, negotiation, and the
+//!   per-connection state machine; it meets the rest of the crate at the [`milter::Filter`] trait.
+//! - [`server`]: listeners (unix and inet), connection limit, timeouts, shutdown; drives
+//!   sessions over sockets and runs filters on blocking threads.
+//! - [`config`]: the YAML configuration, parsed into raw structs and validated into [`config::Config`].
+//! - [`yaml`]: the one place that parses YAML, with file:line:column in every error.
+//! - [`uninspected`]: the filter used until inspection is configured: it says so in a header.
+
+pub mod cli;
+pub mod config;
+pub mod milter;
+pub mod server;
+pub mod uninspected;
+pub mod yaml;

@@ -1,0 +1,176 @@
+//! One milter connection: read packets, feed the session, write replies, and at end of
+//! message run the filter on the pool while keeping the MTA's timers alive with PROGRESS.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::{Instant, interval_at, timeout_at};
+use tracing::{debug, error, trace, warn};
+
+use super::listen::Stream;
+use super::{Phase, Shared};
+use crate::milter::codec::{self, MAX_PACKET};
+use crate::milter::command::Command;
+use crate::milter::response::Response;
+use crate::milter::session::{Session, Step};
+use crate::milter::{EndOfMessage, Filter, Verdict};
+
+/// Why a connection ended, for the one log line it gets.
+enum End {
+    /// The MTA closed it or said QUIT.
+    Closed,
+    Idle,
+    MessageTimeout,
+    Shutdown,
+    Protocol(String),
+    Io(std::io::Error),
+}
+
+pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: watch::Receiver<Phase>) {
+    let opts = &shared.options;
+    let mut session = Session::new(opts.max_message_size);
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024 + 5);
+    let mut start = 0usize;
+    let mut out: Vec<u8> = Vec::new();
+    // The filter snapshot of the message in progress (taken when the message begins).
+    let mut snapshot: Option<Arc<dyn Filter>> = None;
+    let mut message_deadline: Option<Instant> = None;
+
+    let end = 'conn: loop {
+        // Handle every whole packet already buffered.
+        loop {
+            let (command, used) = match codec::decode(&buf[start..]) {
+                Ok(Some((packet, used))) => match Command::parse(packet) {
+                    Ok(c) => (c, used),
+                    Err(e) => break 'conn End::Protocol(e.to_string()),
+                },
+                Ok(None) => break,
+                Err(e) => break 'conn End::Protocol(e.to_string()),
+            };
+            trace!(?command, "received");
+            let was_in_message = session.in_message();
+            let step = session.handle(command);
+            start += used;
+            let step = match step {
+                Ok(s) => s,
+                Err(e) => break 'conn End::Protocol(e.to_string()),
+            };
+            if !was_in_message && session.in_message() {
+                snapshot = Some(Arc::clone(&shared.filters.borrow()));
+                message_deadline = Some(Instant::now() + opts.message_timeout);
+            }
+            match step {
+                Step::Reply(replies) => replies.iter().for_each(|r| r.encode(&mut out)),
+                Step::Close => break 'conn End::Closed,
+                Step::Filter(eom) => {
+                    let filter = snapshot.take().unwrap_or_else(|| Arc::clone(&shared.filters.borrow()));
+                    message_deadline = None;
+                    let verdict = match run_filter(&mut stream, &shared, filter, *eom, &mut phase).await {
+                        Ok(v) => v,
+                        Err(end) => break 'conn end,
+                    };
+                    match session.finish(verdict) {
+                        Ok(replies) => replies.iter().for_each(|r| r.encode(&mut out)),
+                        Err(e) => break 'conn End::Protocol(e.to_string()),
+                    }
+                }
+            }
+        }
+        if !session.in_message() {
+            snapshot = None;
+            message_deadline = None;
+        }
+        // All replies for what was read go out in one write.
+        if !out.is_empty() {
+            if let Err(e) = stream.write_all(&out).await {
+                break End::Io(e);
+            }
+            out.clear();
+        }
+        if *phase.borrow() != Phase::Running && !session.in_message() {
+            break End::Shutdown;
+        }
+        // Make room: drop consumed bytes, and reserve for at least one more header.
+        if start > 0 {
+            buf.drain(..start);
+            start = 0;
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve((64 * 1024).min(MAX_PACKET as usize));
+        }
+        let idle_deadline = Instant::now() + opts.idle_timeout;
+        let deadline = message_deadline.map_or(idle_deadline, |m| m.min(idle_deadline));
+        tokio::select! {
+            read = timeout_at(deadline, stream.read_buf(&mut buf)) => match read {
+                Ok(Ok(0)) => break End::Closed,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => break End::Io(e),
+                Err(_) if message_deadline.is_some_and(|m| m <= Instant::now()) => break End::MessageTimeout,
+                Err(_) => break End::Idle,
+            },
+            changed = phase.changed() => {
+                // Drain: an idle connection closes at once; a message in flight goes on.
+                if changed.is_err() || *phase.borrow() == Phase::Stop || !session.in_message() {
+                    break End::Shutdown;
+                }
+            }
+        }
+    };
+    let queue_id = session.queue_id().unwrap_or("-").to_string();
+    let in_message = session.in_message();
+    match end {
+        End::Closed if in_message => {
+            debug!(queue_id, "MTA closed the connection in the middle of a message; it was dropped")
+        }
+        End::Closed => debug!("connection closed"),
+        End::Idle => debug!("idle timeout; connection closed"),
+        End::MessageTimeout => {
+            warn!(queue_id, "message not finished within the message timeout; connection closed")
+        }
+        End::Shutdown => debug!("connection closed for shutdown"),
+        End::Protocol(why) => warn!(queue_id, error = %why, "protocol error; connection closed"),
+        End::Io(e) => debug!(error = %e, "connection error"),
+    }
+}
+
+/// Runs the filter on the pool, sending PROGRESS while it works. `Err` ends the connection.
+async fn run_filter(
+    stream: &mut Stream,
+    shared: &Shared,
+    filter: Arc<dyn Filter>,
+    eom: EndOfMessage,
+    phase: &mut watch::Receiver<Phase>,
+) -> Result<Verdict, End> {
+    let queue_id = eom.envelope.queue_id.clone().unwrap_or_else(|| "-".to_string());
+    let job = shared.pool.run(move || filter.end_of_message(&eom));
+    tokio::pin!(job);
+    let every = shared.options.progress_interval;
+    let mut ticker = interval_at(Instant::now() + every, every);
+    let progress = Response::Progress.to_bytes();
+    let result = loop {
+        tokio::select! {
+            r = &mut job => break r,
+            _ = ticker.tick() => {
+                trace!("progress");
+                stream.write_all(&progress).await.map_err(End::Io)?;
+            }
+            changed = phase.changed() => {
+                if changed.is_err() || *phase.borrow() == Phase::Stop {
+                    return Err(End::Shutdown);
+                }
+            }
+        }
+    };
+    Ok(match result {
+        Ok(Ok(verdict)) => verdict,
+        Ok(Err(e)) => {
+            error!(queue_id, error = %e, "filter failed; applying on_error");
+            shared.options.on_error.clone()
+        }
+        Err(panic) => {
+            error!(queue_id, error = %panic, "filter panicked; applying on_error");
+            shared.options.on_error.clone()
+        }
+    })
+}
