@@ -10,12 +10,19 @@
 //! - [`server`]: listeners (unix and inet), connection limit, timeouts, shutdown; drives
 //!   sessions over sockets and runs filters on blocking threads.
 //! - [`config`]: the YAML configuration, parsed into raw structs and validated into [`config::Config`].
+//! - [`mta`]: the MTA side of the protocol over a socket, for `check --connect`, the load
+//!   generator and tests.
 //! - [`yaml`]: the one place that parses YAML, with file:line:column in every error.
+//! - [`policy`]: from inspection results to a decision; the failure policy (`on_error`).
 //! - [`uninspected`]: the filter used until inspection is configured: it says so in a header.
 
 pub mod cli;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod milter;
+pub mod mta;
+pub mod policy;
 pub mod server;
 pub mod uninspected;
 pub mod yaml;

@@ -12,8 +12,9 @@ use tokio::sync::watch;
 use tracing::{error, info};
 
 use super::{EXIT_ERROR, EXIT_OK};
-use crate::config::{Config, FailAction};
-use crate::milter::{Action, Filter, HeaderChange, SmtpReply, Verdict};
+use crate::config::Config;
+use crate::milter::Filter;
+use crate::policy;
 use crate::server::{self, ListenAddr, Listener, Phase};
 use crate::uninspected::Uninspected;
 
@@ -109,32 +110,7 @@ pub(crate) fn server_options(config: &Config) -> server::Options {
         message_timeout: config.timeouts.message,
         progress_interval: config.timeouts.progress,
         shutdown_grace: config.timeouts.shutdown_grace,
-        on_error: on_error_verdict(config.on_error),
+        on_error: policy::on_error_verdict(config.on_error),
         filter_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-    }
-}
-
-/// The verdict for a message we could not decide about. Every variant says so in a header.
-pub(crate) fn on_error_verdict(action: FailAction) -> Verdict {
-    let header = |what: &str| HeaderChange::Add {
-        name: "X-Inspect-Verdict".to_string(),
-        value: format!("{what} score=0 rules= (internal error; on_error)"),
-    };
-    match action {
-        FailAction::Accept => Verdict { headers: vec![header("accept")], action: Action::Accept },
-        FailAction::Quarantine => Verdict {
-            headers: vec![header("quarantine")],
-            action: Action::Quarantine("inspection failed".to_string()),
-        },
-        FailAction::Tempfail => Verdict {
-            headers: vec![],
-            action: Action::Tempfail(
-                SmtpReply::new(451, "4.3.0", "Temporary content inspection failure, try again later").ok(),
-            ),
-        },
-        FailAction::Reject => Verdict {
-            headers: vec![],
-            action: Action::Reject(SmtpReply::new(550, "5.7.0", "Message could not be inspected").ok()),
-        },
     }
 }

@@ -149,6 +149,78 @@ impl<'a> Command<'a> {
     }
 }
 
+impl Command<'_> {
+    /// Encodes the command as an MTA sends it (used by our own MTA-side client).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let mut data = Vec::new();
+        let push = |data: &mut Vec<u8>, s: &[u8]| {
+            data.extend_from_slice(s);
+            data.push(0);
+        };
+        let code = match self {
+            Command::OptNeg { version, actions, protocol } => {
+                for v in [version, actions, protocol] {
+                    data.extend_from_slice(&v.to_be_bytes());
+                }
+                code::OPTNEG
+            }
+            Command::Macro { stage, pairs } => {
+                data.push(*stage);
+                for (k, v) in pairs {
+                    push(&mut data, k);
+                    push(&mut data, v);
+                }
+                code::MACRO
+            }
+            Command::Connect { hostname, family, port, address } => {
+                push(&mut data, hostname);
+                data.push(match family {
+                    Family::Unknown => b'U',
+                    Family::Local => b'L',
+                    Family::Inet => b'4',
+                    Family::Inet6 => b'6',
+                });
+                if *family != Family::Unknown {
+                    data.extend_from_slice(&port.to_be_bytes());
+                    push(&mut data, address);
+                }
+                code::CONNECT
+            }
+            Command::Helo(h) => {
+                push(&mut data, h);
+                code::HELO
+            }
+            Command::Mail(args) | Command::Rcpt(args) => {
+                args.iter().for_each(|a| push(&mut data, a));
+                if matches!(self, Command::Mail(_)) { code::MAIL } else { code::RCPT }
+            }
+            Command::Data => code::DATA,
+            Command::Header { name, value } => {
+                push(&mut data, name);
+                push(&mut data, value);
+                code::HEADER
+            }
+            Command::EndOfHeaders => code::EOH,
+            Command::Body(b) => {
+                data.extend_from_slice(b);
+                code::BODY
+            }
+            Command::EndOfMessage(b) => {
+                data.extend_from_slice(b);
+                code::EOM
+            }
+            Command::Unknown(u) => {
+                push(&mut data, u);
+                code::UNKNOWN
+            }
+            Command::Abort => code::ABORT,
+            Command::Quit => code::QUIT,
+            Command::QuitNewConnection => code::QUIT_NC,
+        };
+        super::codec::encode(code, &data, out);
+    }
+}
+
 fn be32(data: &[u8], at: usize) -> Option<u32> {
     data.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
@@ -298,6 +370,36 @@ mod tests {
         assert_eq!(parse(b'Q', b""), Ok(Command::Quit));
         assert_eq!(parse(b'K', b""), Ok(Command::QuitNewConnection));
         assert_eq!(parse(b'U', b"VRFY x\0"), Ok(Command::Unknown(b"VRFY x")));
+    }
+
+    #[test]
+    fn every_command_round_trips_through_encode_and_parse() {
+        let all = [
+            Command::OptNeg { version: 6, actions: 0x1ff, protocol: 0x1f_ffff },
+            Command::Macro { stage: b'C', pairs: vec![(&b"j"[..], &b"mx"[..])] },
+            Command::Macro { stage: b'E', pairs: vec![] },
+            Command::Connect { hostname: b"h", family: Family::Inet6, port: 25, address: b"::1" },
+            Command::Connect { hostname: b"h", family: Family::Unknown, port: 0, address: b"" },
+            Command::Helo(b"helo.example"),
+            Command::Mail(vec![b"<a@b>", b"SIZE=1"]),
+            Command::Rcpt(vec![b"<c@d>"]),
+            Command::Data,
+            Command::Header { name: b"Subject", value: b" hi" },
+            Command::EndOfHeaders,
+            Command::Body(b"body\r\n"),
+            Command::EndOfMessage(b""),
+            Command::Unknown(b"XYZZY"),
+            Command::Abort,
+            Command::Quit,
+            Command::QuitNewConnection,
+        ];
+        for cmd in all {
+            let mut buf = Vec::new();
+            cmd.encode(&mut buf);
+            let (packet, used) = crate::milter::codec::decode(&buf).unwrap().unwrap();
+            assert_eq!(used, buf.len());
+            assert_eq!(Command::parse(packet).unwrap(), cmd);
+        }
     }
 
     #[test]

@@ -159,6 +159,117 @@ impl Response {
     }
 }
 
+/// A reply that does not parse, as seen from the MTA side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseError {
+    pub code: u8,
+    pub reason: &'static str,
+}
+
+impl std::fmt::Display for ResponseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "malformed reply 0x{:02x}: {}", self.code, self.reason)
+    }
+}
+
+impl std::error::Error for ResponseError {}
+
+impl Response {
+    /// Parses a reply as an MTA reads it (used by our own MTA-side client).
+    pub fn parse(packet: codec::Packet<'_>) -> Result<Response, ResponseError> {
+        let d = packet.data;
+        let err = |reason| ResponseError { code: packet.code, reason };
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let strings = || -> Result<Vec<String>, ResponseError> {
+            let body = d.strip_suffix(b"\0").ok_or_else(|| err("unterminated string"))?;
+            Ok(body.split(|&b| b == 0).map(text).collect())
+        };
+        let index =
+            || d.first_chunk::<4>().map(|b| u32::from_be_bytes(*b)).ok_or_else(|| err("missing index"));
+        let empty = |r: Response| if d.is_empty() { Ok(r) } else { Err(err("unexpected payload")) };
+        match packet.code {
+            code::OPTNEG => {
+                let word = |i: usize| d.get(i..i + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                let (Some(version), Some(actions), Some(protocol)) = (word(0), word(4), word(8)) else {
+                    return Err(err("needs three 32-bit fields"));
+                };
+                let mut macros = Vec::new();
+                let mut rest = &d[12..];
+                while let Some(stage) = rest.first_chunk::<4>().map(|b| u32::from_be_bytes(*b)) {
+                    let tail = &rest[4..];
+                    let nul =
+                        tail.iter().position(|&b| b == 0).ok_or_else(|| err("unterminated macro list"))?;
+                    macros.push((stage, text(&tail[..nul])));
+                    rest = &tail[nul + 1..];
+                }
+                Ok(Response::OptNeg { version, actions, protocol, macros })
+            }
+            code::ACCEPT => empty(Response::Accept),
+            code::CONTINUE => empty(Response::Continue),
+            code::REJECT => empty(Response::Reject),
+            code::TEMPFAIL => empty(Response::Tempfail),
+            code::DISCARD => empty(Response::Discard),
+            code::SKIP => empty(Response::Skip),
+            code::PROGRESS => empty(Response::Progress),
+            code::CONN_FAIL => empty(Response::ConnFail),
+            code::REPLYCODE => {
+                let s = strings()?.join("");
+                let (code, rest) = s.split_at(s.len().min(3));
+                let code: u16 = code.parse().map_err(|_| err("bad reply code"))?;
+                // Re-validate through the same type; `%%` is undone first.
+                let lines: Vec<&str> = rest.split("\r\n").collect();
+                let mut enhanced = String::new();
+                let mut texts = Vec::new();
+                for (i, line) in lines.iter().enumerate() {
+                    let line = if i == 0 { &line[1.min(line.len())..] } else { line.get(4..).unwrap_or("") };
+                    let (first, tail) = line.split_once(' ').unwrap_or((line, ""));
+                    if first.split('.').count() == 3 && first.starts_with(['4', '5']) {
+                        enhanced = first.to_string();
+                        texts.push(tail.replace("%%", "%"));
+                    } else {
+                        texts.push(line.replace("%%", "%"));
+                    }
+                }
+                SmtpReply::new(code, &enhanced, &texts.join("\n"))
+                    .map(Response::ReplyCode)
+                    .map_err(|_| err("invalid SMTP reply"))
+            }
+            code::ADD_HEADER => match &strings()?[..] {
+                [name, value] => Ok(Response::AddHeader { name: name.clone(), value: value.clone() }),
+                _ => Err(err("needs a name and a value")),
+            },
+            code::INSERT_HEADER | code::CHANGE_HEADER => {
+                let index = index()?;
+                let body = d[4..].strip_suffix(b"\0").ok_or_else(|| err("unterminated string"))?;
+                let parts: Vec<String> = body.split(|&b| b == 0).map(text).collect();
+                let [name, value] = &parts[..] else { return Err(err("needs a name and a value")) };
+                let (name, value) = (name.clone(), value.clone());
+                Ok(if packet.code == code::INSERT_HEADER {
+                    Response::InsertHeader { index, name, value }
+                } else {
+                    Response::ChangeHeader { index, name, value }
+                })
+            }
+            code::ADD_RCPT => Ok(Response::AddRcpt(strings()?.concat())),
+            code::DEL_RCPT => Ok(Response::DelRcpt(strings()?.concat())),
+            code::ADD_RCPT_PAR => match &strings()?[..] {
+                [rcpt, args] => Ok(Response::AddRcptPar { rcpt: rcpt.clone(), args: args.clone() }),
+                _ => Err(err("needs a recipient and arguments")),
+            },
+            code::CHANGE_FROM => match &strings()?[..] {
+                [sender] => Ok(Response::ChangeFrom { sender: sender.clone(), args: None }),
+                [sender, args] => {
+                    Ok(Response::ChangeFrom { sender: sender.clone(), args: Some(args.clone()) })
+                }
+                _ => Err(err("needs a sender")),
+            },
+            code::REPLACE_BODY => Ok(Response::ReplaceBody(d.to_vec())),
+            code::QUARANTINE => Ok(Response::Quarantine(strings()?.concat())),
+            _ => Err(err("unknown reply")),
+        }
+    }
+}
+
 fn push_c(data: &mut Vec<u8>, s: &str) {
     data.extend_from_slice(s.as_bytes());
     data.push(0);
@@ -271,6 +382,44 @@ mod tests {
         let b = bytes(r);
         let payload = &b[5..];
         assert_eq!(payload, b"X-Bad--y--Z\0a\n\tInjected: yestail\0");
+    }
+
+    #[test]
+    fn every_reply_round_trips_through_encode_and_parse() {
+        let all = [
+            Response::OptNeg {
+                version: 6,
+                actions: 0x131,
+                protocol: 0x1000,
+                macros: vec![(1, "{cipher}".into()), (5, "i".into())],
+            },
+            Response::Accept,
+            Response::Continue,
+            Response::Reject,
+            Response::Tempfail,
+            Response::Discard,
+            Response::ReplyCode(SmtpReply::new(550, "5.7.1", "100% bad\nsecond line").unwrap()),
+            Response::ReplyCode(SmtpReply::new(451, "", "later").unwrap()),
+            Response::Skip,
+            Response::Progress,
+            Response::ConnFail,
+            Response::AddHeader { name: "X-A".into(), value: " v".into() },
+            Response::InsertHeader { index: 3, name: "X-B".into(), value: "w".into() },
+            Response::ChangeHeader { index: 1, name: "X-C".into(), value: "".into() },
+            Response::AddRcpt("<a@b>".into()),
+            Response::AddRcptPar { rcpt: "<a@b>".into(), args: "NOTIFY=NEVER".into() },
+            Response::DelRcpt("<a@b>".into()),
+            Response::ChangeFrom { sender: "<s@b>".into(), args: None },
+            Response::ChangeFrom { sender: "<s@b>".into(), args: Some("RET=FULL".into()) },
+            Response::ReplaceBody(b"x\r\n".to_vec()),
+            Response::Quarantine("held".into()),
+        ];
+        for r in all {
+            let buf = r.to_bytes();
+            let (packet, used) = codec::decode(&buf).unwrap().unwrap();
+            assert_eq!(used, buf.len());
+            assert_eq!(Response::parse(packet).unwrap(), r);
+        }
     }
 
     #[test]

@@ -99,7 +99,11 @@ pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: wa
         if buf.capacity() - buf.len() < 4096 {
             buf.reserve((64 * 1024).min(MAX_PACKET as usize));
         }
-        let idle_deadline = Instant::now() + opts.idle_timeout;
+        let now = Instant::now();
+        if message_deadline.is_some_and(|m| m <= now) {
+            break End::MessageTimeout;
+        }
+        let idle_deadline = now + opts.idle_timeout;
         let deadline = message_deadline.map_or(idle_deadline, |m| m.min(idle_deadline));
         tokio::select! {
             read = timeout_at(deadline, stream.read_buf(&mut buf)) => match read {

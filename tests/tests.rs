@@ -1,0 +1,6 @@
+//! The one integration-test binary (one link of the whole crate instead of one per file).
+
+mod support;
+
+mod fuzz_seeds;
+mod server;
