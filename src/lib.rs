@@ -20,9 +20,11 @@ pub mod cli;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod inspect;
 pub mod milter;
 pub mod mta;
 pub mod policy;
+pub mod rules;
 pub mod server;
 pub mod uninspected;
 pub mod yaml;

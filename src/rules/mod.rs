@@ -1,0 +1,273 @@
+//! Rule files: where they come from, and compiling them into a [`RuleSet`] with every problem
+//! reported at once ([`diag`]).
+//!
+//! A rules directory holds YARA files (`*.yar`, `*.yara`) and regex rule files (`*.yaml`,
+//! `*.yml`); subdirectories are not read (so `rules/tests/` can sit beside the rules). With no
+//! directory configured, the pack shipped inside the binary is used. A set with any error is
+//! refused as a whole.
+
+pub mod diag;
+pub mod regex;
+pub mod yara;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use diag::{Diagnostic, code};
+
+mod shipped {
+    include!(concat!(env!("OUT_DIR"), "/shipped_rules.rs"));
+}
+
+/// What a rule asks for beyond its score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleAction {
+    Tag,
+    Quarantine,
+    Reject,
+}
+
+impl FromStr for RuleAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<RuleAction, String> {
+        match s {
+            "tag" => Ok(RuleAction::Tag),
+            "quarantine" => Ok(RuleAction::Quarantine),
+            "reject" => Ok(RuleAction::Reject),
+            other => Err(format!("action must be tag, quarantine or reject, not `{other}`")),
+        }
+    }
+}
+
+impl fmt::Display for RuleAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RuleAction::Tag => "tag",
+            RuleAction::Quarantine => "quarantine",
+            RuleAction::Reject => "reject",
+        })
+    }
+}
+
+/// One rule file's text and where it came from.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub origin: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Yara,
+    Regex,
+}
+
+fn kind_of(name: &str) -> Option<Kind> {
+    match Path::new(name).extension().and_then(|e| e.to_str()) {
+        Some("yar" | "yara") => Some(Kind::Yara),
+        Some("yaml" | "yml") => Some(Kind::Regex),
+        _ => None,
+    }
+}
+
+/// The pack built into the binary.
+pub fn shipped_sources() -> Vec<Source> {
+    shipped::SHIPPED
+        .iter()
+        .map(|(origin, text)| Source { origin: origin.to_string(), text: text.to_string() })
+        .collect()
+}
+
+/// Reads every rule file directly in `dir`, sorted by name.
+pub fn read_dir(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<Source> {
+    let shown = dir.display().to_string();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            diags.push(Diagnostic::error(
+                code::READ,
+                &shown,
+                None,
+                format!("cannot read the rules directory: {e}"),
+            ));
+            return Vec::new();
+        }
+    };
+    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths {
+        let origin = path.display().to_string();
+        if path.is_dir() {
+            continue;
+        }
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if kind_of(name).is_none() {
+            if !name.starts_with('.') && !name.ends_with(".md") {
+                diags.push(Diagnostic::warning(
+                    code::IGNORED_FILE,
+                    &origin,
+                    None,
+                    "not a rule file (*.yar, *.yara, *.yaml, *.yml); ignored",
+                ));
+            }
+            continue;
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(text) => out.push(Source { origin, text }),
+            Err(e) => diags.push(Diagnostic::error(code::READ, &origin, None, format!("cannot read: {e}"))),
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompileOptions {
+    pub relaxed_yara_syntax: bool,
+}
+
+/// Every compiled rule, ready to scan with.
+#[derive(Debug)]
+pub struct RuleSet {
+    pub yara: Option<yara::YaraRules>,
+    pub regex: regex::RegexRules,
+    /// A short hash of every source, in order: which rules a report was made with.
+    pub identity: String,
+}
+
+impl RuleSet {
+    pub fn yara_count(&self) -> usize {
+        self.yara.as_ref().map_or(0, |y| y.meta.len())
+    }
+
+    pub fn regex_count(&self) -> usize {
+        self.regex.rules.len()
+    }
+
+    /// Score, action and description of a rule of either engine.
+    pub fn rule_info(&self, id: &str) -> Option<(i64, Option<RuleAction>, &str)> {
+        if let Some(r) = self.regex.rules.iter().find(|r| r.id == id) {
+            return Some((r.score, r.action, &r.description));
+        }
+        let m = self.yara.as_ref()?.meta.get(id)?;
+        Some((m.score, m.action, &m.description))
+    }
+}
+
+/// Compiles every source. Returns the set only if no error was reported; warnings are
+/// returned either way.
+pub fn compile(sources: &[Source], options: CompileOptions) -> (Option<RuleSet>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut regex_rules = Vec::new();
+    let mut yara_sources = Vec::new();
+    let mut hasher = Sha256::new();
+    for s in sources {
+        hasher.update(s.origin.as_bytes());
+        hasher.update([0]);
+        hasher.update(s.text.as_bytes());
+        hasher.update([0]);
+        match kind_of(&s.origin) {
+            Some(Kind::Regex) => regex_rules.extend(regex::parse_file(&s.origin, &s.text, &mut diags)),
+            Some(Kind::Yara) => yara_sources.push((s.origin.as_str(), s.text.as_str())),
+            None => diags.push(Diagnostic::warning(
+                code::IGNORED_FILE,
+                &s.origin,
+                None,
+                "not a rule file; ignored",
+            )),
+        }
+    }
+    let yara = if yara_sources.is_empty() {
+        None
+    } else {
+        yara::compile(
+            &yara_sources,
+            &yara::YaraOptions { relaxed_syntax: options.relaxed_yara_syntax },
+            &mut diags,
+        )
+    };
+    check_ids(&regex_rules, yara.as_ref(), &mut diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        return (None, diags);
+    }
+    let regex = match regex::compile(regex_rules) {
+        Ok(r) => r,
+        Err(e) => {
+            diags.push(Diagnostic::error(code::BAD_REGEX, "(all regex rules)", None, e));
+            return (None, diags);
+        }
+    };
+    let digest = hasher.finalize();
+    let identity = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    (Some(RuleSet { yara, regex, identity }), diags)
+}
+
+/// Rule ids are one namespace across both engines; `requires` must name existing rules; a
+/// rule that can never change a decision is worth a warning.
+fn check_ids(regex_rules: &[regex::RegexRule], yara: Option<&yara::YaraRules>, diags: &mut Vec<Diagnostic>) {
+    use std::collections::{HashMap, HashSet};
+    let mut seen: HashMap<&str, (&str, usize)> = HashMap::new();
+    for r in regex_rules {
+        if r.id.is_empty() {
+            continue;
+        }
+        if let Some((origin, line)) = seen.get(r.id.as_str()) {
+            diags.push(Diagnostic::error(
+                code::DUPLICATE_ID,
+                &r.origin,
+                Some((r.line, 1)),
+                format!("rule id `{}` is already used at {origin}:{line}", r.id),
+            ));
+        } else {
+            seen.insert(&r.id, (&r.origin, r.line));
+        }
+    }
+    let yara_ids: HashSet<&str> =
+        yara.map(|y| y.meta.keys().map(String::as_str).collect()).unwrap_or_default();
+    for id in &yara_ids {
+        if let Some((origin, line)) = seen.get(id) {
+            diags.push(Diagnostic::error(
+                code::DUPLICATE_ID,
+                origin,
+                Some((*line, 1)),
+                format!("rule id `{id}` is also a YARA rule"),
+            ));
+        }
+    }
+    let exists = |id: &str| seen.contains_key(id) || yara_ids.contains(id);
+    let mut required: HashSet<&str> = HashSet::new();
+    for r in regex_rules {
+        for dep in r.requires.iter().chain(&r.requires_any) {
+            required.insert(dep);
+            if !exists(dep) {
+                diags.push(Diagnostic::error(
+                    code::UNKNOWN_RULE,
+                    &r.origin,
+                    Some((r.line, 1)),
+                    format!("rule `{}` requires `{dep}`, which is not a rule", r.id),
+                ));
+            }
+        }
+    }
+    for r in regex_rules {
+        if r.score == 0 && r.action.is_none() && !required.contains(r.id.as_str()) && !r.id.is_empty() {
+            diags.push(Diagnostic::warning(
+                code::INERT_RULE,
+                &r.origin,
+                Some((r.line, 1)),
+                format!(
+                    "rule `{}` has no score, no action and no rule requires it: it can never count",
+                    r.id
+                ),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,491 @@
+//! Regex rule files (`*.yaml`): parsing with positions, validation that reports every problem,
+//! and compilation into one `RegexSet` per target, so a thousand rules cost one pass over each
+//! buffer rather than a thousand.
+//!
+//! ```yaml
+//! rules:
+//!   - id: urgent_payment
+//!     description: Urgency and payment language
+//!     targets: [subject, body]
+//!     patterns: ["\\burgent\\b", "\\bwire transfer\\b"]
+//!     match: all          # any (default) | all
+//!     case_sensitive: false
+//!     score: 3            # and/or action: tag | quarantine | reject
+//!     tags: [phishing]
+//!     requires: [has_link]          # every named rule must hit too (regex or YARA)
+//!     requires_any: [a, b]          # at least one must hit
+//! ```
+//!
+//! The `regex` crate matches in time linear in the input whatever the pattern, which is why no
+//! rule can hang a scan.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
+use marked_yaml::{Node, Span};
+use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+
+use super::RuleAction;
+use super::diag::{Diagnostic, code};
+
+/// Compiled size cap per pattern and per set: generous for real rules, small enough that a
+/// pathological `\w{1000}{1000}` is refused at load time instead of eating memory.
+const REGEX_SIZE_LIMIT: usize = 8 << 20;
+const SET_SIZE_LIMIT: usize = 256 << 20;
+
+/// Where a regex rule looks, by the design's names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RegexTarget {
+    Subject,
+    /// One header by name (stored lower case; header names are case-insensitive).
+    Header(String),
+    /// The raw header block.
+    Headers,
+    /// Decoded text, including the text of HTML parts.
+    Body,
+    /// Raw HTML source.
+    Html,
+    Url,
+    AttachmentName,
+    AttachmentType,
+    EnvelopeFrom,
+    EnvelopeRcpt,
+    Helo,
+    ClientAddr,
+    ClientName,
+}
+
+pub const TARGET_NAMES: &str = "subject, header:<Name>, headers, body, html, url, attachment.name, attachment.type, envelope.from, envelope.rcpt, helo, client.addr, client.name";
+
+impl FromStr for RegexTarget {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<RegexTarget, String> {
+        Ok(match s {
+            "subject" => RegexTarget::Subject,
+            "headers" => RegexTarget::Headers,
+            "body" => RegexTarget::Body,
+            "html" => RegexTarget::Html,
+            "url" => RegexTarget::Url,
+            "attachment.name" => RegexTarget::AttachmentName,
+            "attachment.type" => RegexTarget::AttachmentType,
+            "envelope.from" => RegexTarget::EnvelopeFrom,
+            "envelope.rcpt" => RegexTarget::EnvelopeRcpt,
+            "helo" => RegexTarget::Helo,
+            "client.addr" => RegexTarget::ClientAddr,
+            "client.name" => RegexTarget::ClientName,
+            other => match other.strip_prefix("header:") {
+                Some(name) if !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':') => {
+                    RegexTarget::Header(name.to_ascii_lowercase())
+                }
+                _ => return Err(format!("unknown target `{other}` (targets are: {TARGET_NAMES})")),
+            },
+        })
+    }
+}
+
+impl fmt::Display for RegexTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            RegexTarget::Subject => "subject",
+            RegexTarget::Header(name) => return write!(f, "header:{name}"),
+            RegexTarget::Headers => "headers",
+            RegexTarget::Body => "body",
+            RegexTarget::Html => "html",
+            RegexTarget::Url => "url",
+            RegexTarget::AttachmentName => "attachment.name",
+            RegexTarget::AttachmentType => "attachment.type",
+            RegexTarget::EnvelopeFrom => "envelope.from",
+            RegexTarget::EnvelopeRcpt => "envelope.rcpt",
+            RegexTarget::Helo => "helo",
+            RegexTarget::ClientAddr => "client.addr",
+            RegexTarget::ClientName => "client.name",
+        };
+        f.write_str(s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchMode {
+    Any,
+    All,
+}
+
+/// One regex rule as loaded and validated.
+#[derive(Debug, Clone)]
+pub struct RegexRule {
+    pub id: String,
+    pub description: String,
+    pub origin: String,
+    pub line: usize,
+    pub targets: Vec<RegexTarget>,
+    pub patterns: Vec<Regex>,
+    pub mode: MatchMode,
+    pub case_sensitive: bool,
+    pub score: i64,
+    pub action: Option<RuleAction>,
+    pub tags: Vec<String>,
+    pub requires: Vec<String>,
+    pub requires_any: Vec<String>,
+}
+
+/// The patterns of every rule that looks at one target, as one set.
+#[derive(Debug)]
+pub struct TargetSet {
+    pub set: RegexSet,
+    /// Set index → (rule index, pattern index within the rule).
+    pub entries: Vec<(usize, usize)>,
+}
+
+#[derive(Debug, Default)]
+pub struct RegexRules {
+    pub rules: Vec<RegexRule>,
+    pub sets: HashMap<RegexTarget, TargetSet>,
+}
+
+const RULE_KEYS: &[&str] = &[
+    "id",
+    "description",
+    "targets",
+    "pattern",
+    "patterns",
+    "match",
+    "case_sensitive",
+    "score",
+    "action",
+    "tags",
+    "requires",
+    "requires_any",
+];
+
+fn at(span: &Span) -> Option<(usize, usize)> {
+    span.start().map(|m| (m.line(), m.column()))
+}
+
+/// Parses one regex rule file, appending every problem to `diags`. The caller refuses the
+/// whole set when any error was reported.
+pub fn parse_file(origin: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Vec<RegexRule> {
+    let root = match marked_yaml::parse_yaml(0, text) {
+        Ok(n) => n,
+        Err(e) => {
+            let (pos, msg) = load_error(&e);
+            diags.push(Diagnostic::error(code::YAML_SYNTAX, origin, pos, msg));
+            return Vec::new();
+        }
+    };
+    let Some(map) = root.as_mapping() else {
+        diags.push(Diagnostic::error(
+            code::BAD_VALUE,
+            origin,
+            at(root.span()),
+            "expected a mapping with `rules:`",
+        ));
+        return Vec::new();
+    };
+    for (key, _) in map.iter() {
+        if key.as_str() != "rules" {
+            diags.push(Diagnostic::error(
+                code::UNKNOWN_KEY,
+                origin,
+                at(key.span()),
+                format!("unknown key `{}` (a rule file has one key: `rules`)", key.as_str()),
+            ));
+        }
+    }
+    let Some(rules) = map.get_node("rules") else {
+        if map.is_empty() {
+            return Vec::new();
+        }
+        diags.push(Diagnostic::error(code::MISSING_KEY, origin, at(map.span()), "missing `rules:` list"));
+        return Vec::new();
+    };
+    let Some(list) = rules.as_sequence() else {
+        diags.push(Diagnostic::error(code::BAD_VALUE, origin, at(rules.span()), "`rules` must be a list"));
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for node in list.iter() {
+        let Some(rule) = node.as_mapping() else {
+            diags.push(Diagnostic::error(
+                code::BAD_VALUE,
+                origin,
+                at(node.span()),
+                "each rule must be a mapping",
+            ));
+            continue;
+        };
+        // Rules with problems are kept too, so later checks (duplicate ids, `requires`) see
+        // them; any error refuses the whole set anyway.
+        out.extend(parse_rule(origin, rule, diags));
+    }
+    out
+}
+
+fn load_error(e: &marked_yaml::LoadError) -> (Option<(usize, usize)>, String) {
+    use marked_yaml::LoadError::*;
+    let (marker, msg) = match e {
+        TopLevelMustBeMapping(m) => (Some(m), "the top level must be a mapping".to_string()),
+        TopLevelMustBeSequence(m) => (Some(m), "the top level must be a list".to_string()),
+        UnexpectedAnchor(m) => (Some(m), "anchors are not supported".to_string()),
+        MappingKeyMustBeScalar(m) => (Some(m), "mapping keys must be plain values".to_string()),
+        UnexpectedTag(m) => (Some(m), "YAML tags are not supported".to_string()),
+        ScanError(m, se) => (Some(m), se.info().to_string()),
+        DuplicateKey(inner) => (inner.key.span().start(), format!("duplicate key `{}`", inner.key.as_str())),
+        #[allow(unreachable_patterns)]
+        other => (None, other.to_string()),
+    };
+    (marker.map(|m| (m.line(), m.column())), msg)
+}
+
+fn parse_rule(origin: &str, rule: &MarkedMappingNode, diags: &mut Vec<Diagnostic>) -> Option<RegexRule> {
+    for (key, _) in rule.iter() {
+        if !RULE_KEYS.contains(&key.as_str()) {
+            diags.push(Diagnostic::error(
+                code::UNKNOWN_KEY,
+                origin,
+                at(key.span()),
+                format!("unknown key `{}` (rule keys are: {})", key.as_str(), RULE_KEYS.join(", ")),
+            ));
+        }
+    }
+    let line = at(rule.span()).map_or(0, |p| p.0);
+    let scalar = |key: &str, diags: &mut Vec<Diagnostic>| -> Option<&MarkedScalarNode> {
+        let node = rule.get_node(key)?;
+        match node.as_scalar() {
+            Some(s) => Some(s),
+            None => {
+                diags.push(Diagnostic::error(
+                    code::BAD_VALUE,
+                    origin,
+                    at(node.span()),
+                    format!("`{key}` must be a single value"),
+                ));
+                None
+            }
+        }
+    };
+    let list = |key: &str, diags: &mut Vec<Diagnostic>| -> Vec<&MarkedScalarNode> {
+        let Some(node) = rule.get_node(key) else { return Vec::new() };
+        match node {
+            Node::Scalar(s) => vec![s],
+            Node::Sequence(seq) => seq
+                .iter()
+                .filter_map(|n| match n.as_scalar() {
+                    Some(s) => Some(s),
+                    None => {
+                        diags.push(Diagnostic::error(
+                            code::BAD_VALUE,
+                            origin,
+                            at(n.span()),
+                            format!("`{key}` entries must be single values"),
+                        ));
+                        None
+                    }
+                })
+                .collect(),
+            Node::Mapping(m) => {
+                diags.push(Diagnostic::error(
+                    code::BAD_VALUE,
+                    origin,
+                    at(m.span()),
+                    format!("`{key}` must be a list"),
+                ));
+                Vec::new()
+            }
+        }
+    };
+
+    let id = match scalar("id", diags) {
+        Some(s) if valid_id(s.as_str()) => s.as_str().to_string(),
+        Some(s) => {
+            diags.push(Diagnostic::error(
+                code::BAD_VALUE,
+                origin,
+                at(s.span()),
+                format!(
+                    "rule id `{}` must start with a letter or `_` and hold only letters, digits and `_`",
+                    s.as_str()
+                ),
+            ));
+            String::new()
+        }
+        None => {
+            if rule.get_node("id").is_none() {
+                diags.push(Diagnostic::error(
+                    code::MISSING_KEY,
+                    origin,
+                    at(rule.span()),
+                    "a rule needs an `id`",
+                ));
+            }
+            String::new()
+        }
+    };
+    let description = scalar("description", diags).map(|s| s.as_str().to_string()).unwrap_or_default();
+
+    let mut targets = Vec::new();
+    for t in list("targets", diags) {
+        match t.as_str().parse::<RegexTarget>() {
+            Ok(target) if !targets.contains(&target) => targets.push(target),
+            Ok(_) => {}
+            Err(e) => diags.push(Diagnostic::error(code::BAD_TARGET, origin, at(t.span()), e)),
+        }
+    }
+
+    let case_sensitive = match scalar("case_sensitive", diags) {
+        None => false,
+        Some(s) => s.as_bool().unwrap_or_else(|| {
+            diags.push(Diagnostic::error(
+                code::BAD_VALUE,
+                origin,
+                at(s.span()),
+                "`case_sensitive` must be true or false",
+            ));
+            false
+        }),
+    };
+    let mut pattern_nodes = list("pattern", diags);
+    pattern_nodes.extend(list("patterns", diags));
+    let mut patterns = Vec::new();
+    for p in &pattern_nodes {
+        match RegexBuilder::new(p.as_str())
+            .case_insensitive(!case_sensitive)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+        {
+            Ok(r) => patterns.push(r),
+            Err(e) => diags.push(Diagnostic::error(code::BAD_REGEX, origin, at(p.span()), regex_error(&e))),
+        }
+    }
+    let mode = match scalar("match", diags).map(|s| (s.as_str(), s)) {
+        None | Some(("any", _)) => MatchMode::Any,
+        Some(("all", _)) => MatchMode::All,
+        Some((other, s)) => {
+            diags.push(Diagnostic::error(
+                code::BAD_VALUE,
+                origin,
+                at(s.span()),
+                format!("`match` must be `any` or `all`, not `{other}`"),
+            ));
+            MatchMode::Any
+        }
+    };
+    let score = match scalar("score", diags) {
+        None => 0,
+        Some(s) => {
+            s.as_str().trim().parse::<i64>().ok().filter(|n| n.abs() <= 1_000_000).unwrap_or_else(|| {
+                diags.push(Diagnostic::error(
+                    code::BAD_VALUE,
+                    origin,
+                    at(s.span()),
+                    format!("`score` must be an integer, not `{}`", s.as_str()),
+                ));
+                0
+            })
+        }
+    };
+    let action = match scalar("action", diags) {
+        None => None,
+        Some(s) => match s.as_str().parse::<RuleAction>() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                diags.push(Diagnostic::error(code::BAD_VALUE, origin, at(s.span()), e));
+                None
+            }
+        },
+    };
+    let tags = list("tags", diags).iter().map(|s| s.as_str().to_string()).collect();
+    let requires: Vec<String> = list("requires", diags).iter().map(|s| s.as_str().to_string()).collect();
+    let requires_any: Vec<String> =
+        list("requires_any", diags).iter().map(|s| s.as_str().to_string()).collect();
+
+    let has_patterns = !pattern_nodes.is_empty();
+    let is_meta = !requires.is_empty() || !requires_any.is_empty();
+    if !has_patterns && !is_meta {
+        diags.push(Diagnostic::error(
+            code::MISSING_KEY,
+            origin,
+            at(rule.span()),
+            format!(
+                "rule `{id}` needs `pattern`/`patterns` (or `requires` for a rule built from other rules)"
+            ),
+        ));
+    }
+    if has_patterns && targets.is_empty() && rule.get_node("targets").is_none() {
+        diags.push(Diagnostic::error(
+            code::MISSING_KEY,
+            origin,
+            at(rule.span()),
+            format!("rule `{id}` needs `targets` (one or more of: {TARGET_NAMES})"),
+        ));
+    }
+    Some(RegexRule {
+        id,
+        description,
+        origin: origin.to_string(),
+        line,
+        targets,
+        patterns,
+        mode,
+        case_sensitive,
+        score,
+        action,
+        tags,
+        requires,
+        requires_any,
+    })
+}
+
+/// The first line of the regex crate's message, and the caret line when it has one.
+fn regex_error(e: &regex::Error) -> String {
+    match e {
+        regex::Error::Syntax(s) => {
+            let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+            let what =
+                lines.iter().rev().find(|l| l.starts_with("error:")).copied().unwrap_or("invalid regex");
+            format!("invalid regular expression: {}", what.trim_start_matches("error:").trim())
+        }
+        regex::Error::CompiledTooBig(limit) => {
+            format!("regular expression too large once compiled (limit {limit} bytes)")
+        }
+        other => format!("invalid regular expression: {other}"),
+    }
+}
+
+/// YARA identifiers and our rule ids share one namespace, so the same rules apply.
+pub fn valid_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && id.len() <= 128
+}
+
+/// Builds one set per target from validated rules.
+pub fn compile(rules: Vec<RegexRule>) -> Result<RegexRules, String> {
+    /// Per target: the patterns, and for each the (rule, pattern) it came from.
+    type Group = (Vec<String>, Vec<(usize, usize)>);
+    let mut grouped: HashMap<RegexTarget, Group> = HashMap::new();
+    for (ri, rule) in rules.iter().enumerate() {
+        for target in &rule.targets {
+            let entry = grouped.entry(target.clone()).or_default();
+            for (pi, p) in rule.patterns.iter().enumerate() {
+                // A set has one set of options for all its patterns, so each pattern carries
+                // its rule's case flag in-line.
+                let flag = if rule.case_sensitive { "" } else { "i" };
+                entry.0.push(format!("(?{flag}:{})", p.as_str()));
+                entry.1.push((ri, pi));
+            }
+        }
+    }
+    let mut sets = HashMap::new();
+    for (target, (patterns, entries)) in grouped {
+        let set = RegexSetBuilder::new(&patterns)
+            .size_limit(SET_SIZE_LIMIT)
+            .build()
+            .map_err(|e| format!("compiling the {target} rules together: {e}"))?;
+        sets.insert(target, TargetSet { set, entries });
+    }
+    Ok(RegexRules { rules, sets })
+}
