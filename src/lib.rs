@@ -13,18 +13,22 @@
 //! - [`mta`]: the MTA side of the protocol over a socket, for `check --connect`, the load
 //!   generator and tests.
 //! - [`yaml`]: the one place that parses YAML, with file:line:column in every error.
-//! - [`policy`]: from inspection results to a decision; the failure policy (`on_error`).
-//! - [`uninspected`]: the filter used until inspection is configured: it says so in a header.
+//! - [`inspect`]: the MIME walk into targets and coverage, the YARA and regex engines, the report.
+//! - [`rules`]: loading and compiling rule files, with diagnostics at file:line:column.
+//! - [`policy`]: from findings to a decision, and from the decision to milter actions.
+//! - [`pipeline`]: bytes → report → verdict, the same for the daemon, `scan` and `test`.
+//! - [`logline`]: the one summary line per message, escaped.
 
 pub mod cli;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod inspect;
+pub mod logline;
 pub mod milter;
 pub mod mta;
+pub mod pipeline;
 pub mod policy;
 pub mod rules;
 pub mod server;
-pub mod uninspected;
 pub mod yaml;

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, all sharing the exit codes of the design —
 //! 0 success, 1 "the check found something", 2 error (cannot read, load or connect).
 
+mod scan;
 mod serve;
 
 use std::process::ExitCode;
@@ -24,10 +25,14 @@ pub struct Cli {
 pub enum Command {
     /// Run the milter daemon.
     Serve(serve::ServeArgs),
+    /// Inspect messages offline with the daemon's pipeline and print the decision and why.
+    Scan(scan::ScanArgs),
 }
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
+/// The check found something (for `scan`: a decision other than accept).
+pub const EXIT_FOUND: u8 = 1;
 /// An error: cannot read, cannot load, cannot connect.
 pub const EXIT_ERROR: u8 = 2;
 
@@ -36,6 +41,7 @@ pub fn main() -> ExitCode {
     init_logging(cli.log_level.as_deref());
     let code = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Scan(args) => scan::run(args),
     };
     ExitCode::from(code)
 }
@@ -47,4 +53,16 @@ fn init_logging(level: Option<&str>) {
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Loads the configuration file, or the defaults without one; an error is printed and becomes
+/// exit code 2.
+pub(crate) fn load_config(path: Option<&std::path::Path>) -> Result<crate::config::Config, u8> {
+    match path {
+        None => Ok(crate::config::Config::default()),
+        Some(p) => crate::config::Config::load(p).map_err(|e| {
+            eprintln!("inspect-milter: {e}");
+            EXIT_ERROR
+        }),
+    }
 }

@@ -9,14 +9,14 @@ use std::sync::Arc;
 use clap::Args;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use super::{EXIT_ERROR, EXIT_OK};
 use crate::config::Config;
 use crate::milter::Filter;
+use crate::pipeline::{InspectFilter, Pipeline};
 use crate::policy;
 use crate::server::{self, ListenAddr, Listener, Phase};
-use crate::uninspected::Uninspected;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -30,16 +30,9 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> u8 {
-    let mut config = match &args.config {
-        Some(path) => match Config::load(path) {
-            Ok(c) => c,
-            Err(e) => {
-                error!("{e}");
-                eprintln!("inspect-milter: {e}");
-                return EXIT_ERROR;
-            }
-        },
-        None => Config::default(),
+    let mut config = match super::load_config(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     if !args.listen.is_empty() {
         config.listen = args.listen;
@@ -67,7 +60,22 @@ async fn serve(config: Config) -> u8 {
             }
         }
     }
-    let filter: Arc<dyn Filter> = Arc::new(Uninspected { header_prefix: "X-Inspect-".to_string() });
+    let filter: Arc<dyn Filter> = match Pipeline::load(&config) {
+        Ok((pipeline, warnings)) => {
+            for w in &warnings {
+                warn!("{w}");
+            }
+            let rules = &pipeline.inspector.rules;
+            info!(rules = %rules.identity, yara = rules.yara_count(), regex = rules.regex_count(), "rules loaded");
+            Arc::new(InspectFilter { pipeline })
+        }
+        Err(e) => {
+            error!("{e}");
+            eprintln!("inspect-milter: {e}");
+            listeners.iter().for_each(Listener::cleanup);
+            return EXIT_ERROR;
+        }
+    };
     let (_filter_tx, filters) = watch::channel(filter);
     let (phase_tx, phase) = watch::channel(Phase::Running);
     let options = server_options(&config);
@@ -111,6 +119,6 @@ pub(crate) fn server_options(config: &Config) -> server::Options {
         progress_interval: config.timeouts.progress,
         shutdown_grace: config.timeouts.shutdown_grace,
         on_error: policy::on_error_verdict(config.on_error),
-        filter_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        filter_threads: config.inspect.threads,
     }
 }

@@ -5,6 +5,8 @@
 //! and every error names the file and line:column. With no file at all, [`Config::default`] is
 //! the documented quickstart: listen on `inet:127.0.0.1:8897`, fail closed with tempfail.
 
+pub mod inspect;
+pub mod policy;
 mod units;
 
 use std::fmt;
@@ -59,6 +61,9 @@ pub struct RawConfig {
     /// uninspected and nothing is lost; the client retries.
     pub on_error: FailAction,
     pub timeouts: RawTimeouts,
+    pub rules: inspect::RawRules,
+    pub inspect: inspect::RawInspect,
+    pub policy: policy::RawPolicy,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +94,9 @@ impl Default for RawConfig {
             max_message_size: Bytes(64 << 20),
             on_error: FailAction::Tempfail,
             timeouts: RawTimeouts::default(),
+            rules: inspect::RawRules::default(),
+            inspect: inspect::RawInspect::default(),
+            policy: policy::RawPolicy::default(),
         }
     }
 }
@@ -174,6 +182,9 @@ pub struct Config {
     pub max_message_size: usize,
     pub on_error: FailAction,
     pub timeouts: Timeouts,
+    pub rules: inspect::RulesConfig,
+    pub inspect: inspect::InspectConfig,
+    pub policy: policy::PolicyConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,8 +273,20 @@ impl RawConfig {
                 "must be under 10s: Sendmail's default reply timeout is 10s and PROGRESS is what keeps it from firing",
             ));
         }
+        let section = |(key, message): (&'static str, String)| ConfigError::Invalid {
+            origin: name.clone(),
+            key,
+            message,
+        };
+        let inspect = self.inspect.validate().map_err(section)?;
+        let policy = self.policy.validate().map_err(section)?;
+        let rules =
+            inspect::RulesConfig { dir: self.rules.dir, relaxed_yara_syntax: self.rules.relaxed_yara_syntax };
         Ok(Config {
             origin: origin.map(Path::to_path_buf),
+            rules,
+            inspect,
+            policy,
             listen: self.listen.0,
             socket_mode: self.socket_mode.0,
             max_connections: self.max_connections,

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One buffer to scan. `data` borrows from the message bytes whenever the
 /// content is there verbatim, and owns it only when it had to be decoded.
@@ -32,7 +32,7 @@ pub struct Target<'a> {
 }
 
 /// What a [`Target`] holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TargetKind {
     /// The raw header block of a message (top level or embedded), byte for

@@ -1,0 +1,368 @@
+//! Transfer and charset decoding of part bodies, done here rather than by the
+//! MIME parser so that every decode is capped: a part never grows past the
+//! byte budget left for it, and a body that does not decode cleanly is still
+//! decoded the way a mail client would show it, with the problem reported.
+
+use std::borrow::Cow;
+
+use mail_parser::decoders::charsets::map::charset_decoder;
+
+/// The Content-Transfer-Encoding of a part, as far as decoding is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TransferEncoding {
+    /// 7bit, 8bit, binary or absent: the body is the content.
+    Identity,
+    Base64,
+    QuotedPrintable,
+    /// A value we do not decode (x-uuencode, typos); treated as identity and
+    /// reported as an anomaly.
+    Unknown,
+}
+
+impl TransferEncoding {
+    pub(super) fn from_header(value: Option<&str>) -> TransferEncoding {
+        let Some(value) = value else {
+            return TransferEncoding::Identity;
+        };
+        let token = value
+            .split(|c: char| c == ';' || c == '(' || c.is_whitespace())
+            .find(|t| !t.is_empty())
+            .unwrap_or("");
+        match token.to_ascii_lowercase().as_str() {
+            "" | "7bit" | "8bit" | "binary" => TransferEncoding::Identity,
+            "base64" => TransferEncoding::Base64,
+            "quoted-printable" => TransferEncoding::QuotedPrintable,
+            _ => TransferEncoding::Unknown,
+        }
+    }
+}
+
+/// Result of a capped transfer decode.
+#[derive(Debug)]
+pub(super) struct Decoded<'a> {
+    pub data: Cow<'a, [u8]>,
+    /// More decoded content existed past the cap.
+    pub truncated: bool,
+    /// The body contained bytes the encoding does not allow (skipped).
+    pub invalid: bool,
+}
+
+/// Decodes `body` according to `encoding`, producing at most `cap` bytes.
+pub(super) fn transfer_decode(body: &[u8], encoding: TransferEncoding, cap: usize) -> Decoded<'_> {
+    match encoding {
+        TransferEncoding::Identity | TransferEncoding::Unknown => Decoded {
+            data: Cow::Borrowed(&body[..body.len().min(cap)]),
+            truncated: body.len() > cap,
+            invalid: false,
+        },
+        TransferEncoding::Base64 => base64_decode(body, cap),
+        TransferEncoding::QuotedPrintable => quoted_printable_decode(body, cap),
+    }
+}
+
+fn base64_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'A'..=b'Z' => Some(byte - b'A'),
+        b'a'..=b'z' => Some(byte - b'a' + 26),
+        b'0'..=b'9' => Some(byte - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    }
+}
+
+/// Lenient base64: whitespace is ignored, `=` ends a group (so concatenated
+/// padded blocks still decode), any other byte is skipped and reported, the
+/// way mail clients display such attachments.
+fn base64_decode(body: &[u8], cap: usize) -> Decoded<'static> {
+    let mut out = Vec::with_capacity((body.len() / 4 * 3).min(cap));
+    let mut acc: u32 = 0;
+    let mut count = 0u8;
+    let mut invalid = false;
+    let mut truncated = false;
+    for (index, &byte) in body.iter().enumerate() {
+        if let Some(value) = base64_value(byte) {
+            acc = (acc << 6) | u32::from(value);
+            count += 1;
+            if count == 4 {
+                let bytes = [(acc >> 16) as u8, (acc >> 8) as u8, acc as u8];
+                let room = cap - out.len();
+                out.extend_from_slice(&bytes[..room.min(3)]);
+                count = 0;
+                acc = 0;
+                if out.len() >= cap {
+                    truncated = room < 3 || body[index + 1..].iter().any(|&b| base64_value(b).is_some());
+                    break;
+                }
+            }
+        } else if byte == b'=' {
+            flush_partial(&mut out, acc, count, cap);
+            acc = 0;
+            count = 0;
+        } else if !matches!(byte, b' ' | b'\t' | b'\r' | b'\n') {
+            invalid = true;
+        }
+    }
+    if !truncated {
+        flush_partial(&mut out, acc, count, cap);
+    }
+    Decoded { data: Cow::Owned(out), truncated, invalid }
+}
+
+fn flush_partial(out: &mut Vec<u8>, acc: u32, count: u8, cap: usize) {
+    let bytes: &[u8] = match count {
+        2 => &[(acc >> 4) as u8],
+        3 => &[(acc >> 10) as u8, (acc >> 2) as u8],
+        _ => &[],
+    };
+    let room = cap.saturating_sub(out.len());
+    out.extend_from_slice(&bytes[..bytes.len().min(room)]);
+}
+
+fn hex_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Quoted-printable: `=XX` escapes and soft line breaks are decoded,
+/// trailing whitespace before a line break is dropped (RFC 2045), and an `=`
+/// that starts no valid escape is kept literally, as mail clients do;
+/// `invalid` reports it.
+fn quoted_printable_decode(body: &[u8], cap: usize) -> Decoded<'static> {
+    let mut out = Vec::with_capacity(body.len().min(cap));
+    let mut invalid = false;
+    // Bytes before this index came from escapes (`=20`) and are kept even
+    // at the end of a line.
+    let mut protected = 0;
+    let mut i = 0;
+    while i < body.len() {
+        if out.len() >= cap {
+            return Decoded { data: Cow::Owned(out), truncated: true, invalid };
+        }
+        let byte = body[i];
+        match byte {
+            b'=' => {
+                let rest = &body[i + 1..];
+                // Soft line break, possibly with trailing whitespace after '='.
+                let ws = rest.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
+                let after = &rest[ws..];
+                if after.starts_with(b"\r\n") {
+                    i += 1 + ws + 2;
+                } else if after.starts_with(b"\n") {
+                    i += 1 + ws + 1;
+                } else if after.is_empty() {
+                    i = body.len();
+                } else if let (Some(hi), Some(lo)) =
+                    (rest.first().copied().and_then(hex_value), rest.get(1).copied().and_then(hex_value))
+                {
+                    out.push(hi << 4 | lo);
+                    protected = out.len();
+                    i += 3;
+                } else {
+                    invalid = true;
+                    out.push(b'=');
+                    i += 1;
+                }
+            }
+            b'\n' => {
+                strip_trailing_blanks(&mut out, protected);
+                out.push(b'\n');
+                i += 1;
+            }
+            b'\r' if body.get(i + 1) == Some(&b'\n') => {
+                strip_trailing_blanks(&mut out, protected);
+                out.extend_from_slice(b"\r\n");
+                i += 2;
+            }
+            _ => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    out.truncate(cap);
+    Decoded { data: Cow::Owned(out), truncated: false, invalid }
+}
+
+fn strip_trailing_blanks(out: &mut Vec<u8>, protected: usize) {
+    while out.len() > protected && matches!(out.last(), Some(b' ' | b'\t')) {
+        out.pop();
+    }
+}
+
+/// Result of turning a text body into UTF-8.
+#[derive(Debug)]
+pub(super) struct Utf8Text<'a> {
+    pub text: Cow<'a, [u8]>,
+    /// The declared charset was us-ascii or utf-8 but the bytes were not.
+    pub charset_lie: bool,
+    /// The declared charset is not one we know; the text was taken as UTF-8.
+    pub unknown_charset: bool,
+}
+
+fn is_utf8_label(charset: &str) -> bool {
+    matches!(
+        charset.to_ascii_lowercase().as_str(),
+        "utf-8" | "utf8" | "unicode-1-1-utf-8" | "x-unicode20utf8"
+    )
+}
+
+fn is_ascii_label(charset: &str) -> bool {
+    matches!(
+        charset.to_ascii_lowercase().as_str(),
+        "us-ascii" | "ascii" | "ansi_x3.4-1968" | "iso646-us" | "us"
+    )
+}
+
+/// Converts transfer-decoded text in `charset` to UTF-8. Text that is already
+/// valid UTF-8 under a UTF-8/ASCII/absent label is passed through unchanged
+/// (still borrowed when the input was). Undeclared or mislabelled 8-bit text
+/// is read as windows-1252, the usual real-world meaning.
+pub(super) fn to_utf8<'a>(bytes: Cow<'a, [u8]>, charset: Option<&str>) -> Utf8Text<'a> {
+    let charset = charset.map(str::trim).filter(|c| !c.is_empty());
+    let plain_label = charset.is_none_or(|c| is_utf8_label(c) || is_ascii_label(c));
+    if plain_label {
+        let valid = std::str::from_utf8(&bytes).is_ok();
+        let declared_ascii = charset.is_some_and(is_ascii_label);
+        let declared_utf8 = charset.is_some_and(is_utf8_label);
+        let charset_lie = (declared_ascii && !bytes.is_ascii()) || (declared_utf8 && !valid);
+        if valid {
+            return Utf8Text { text: bytes, charset_lie, unknown_charset: false };
+        }
+        let text =
+            if declared_utf8 { String::from_utf8_lossy(&bytes).into_owned() } else { windows_1252(&bytes) };
+        return Utf8Text { text: Cow::Owned(text.into_bytes()), charset_lie, unknown_charset: false };
+    }
+    let label = charset.unwrap_or_default();
+    match charset_decoder(label.as_bytes()) {
+        Some(decode) => Utf8Text {
+            text: Cow::Owned(decode(&bytes).into_bytes()),
+            charset_lie: false,
+            unknown_charset: false,
+        },
+        None => Utf8Text {
+            text: Cow::Owned(String::from_utf8_lossy(&bytes).into_owned().into_bytes()),
+            charset_lie: false,
+            unknown_charset: true,
+        },
+    }
+}
+
+/// Bytes in windows-1252, the usual meaning of undeclared 8-bit text.
+pub(super) fn windows_1252(bytes: &[u8]) -> String {
+    match charset_decoder(b"windows-1252") {
+        Some(decode) => decode(bytes),
+        None => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b64(body: &str, cap: usize) -> Decoded<'_> {
+        transfer_decode(body.as_bytes(), TransferEncoding::Base64, cap)
+    }
+
+    #[test]
+    fn base64_with_line_breaks_decodes() {
+        let d = b64("SGVs\r\nbG8g\nd29y bGQ=\n", 100);
+        assert_eq!(&*d.data, b"Hello world");
+        assert!(!d.invalid && !d.truncated);
+    }
+
+    #[test]
+    fn base64_invalid_characters_are_skipped_and_reported() {
+        let d = b64("SGVs*bG8=", 100);
+        assert_eq!(&*d.data, b"Hello");
+        assert!(d.invalid);
+    }
+
+    #[test]
+    fn base64_concatenated_padded_blocks_decode() {
+        let d = b64("aGk=aGk=", 100);
+        assert_eq!(&*d.data, b"hihi");
+    }
+
+    #[test]
+    fn base64_stops_at_cap_and_reports_truncation() {
+        let d = b64("aGVsbG8gd29ybGQ=", 4);
+        assert_eq!(&*d.data, b"hell");
+        assert!(d.truncated);
+        let exact = b64("aGVsbG8g", 6);
+        assert_eq!(&*exact.data, b"hello ");
+        assert!(!exact.truncated);
+    }
+
+    #[test]
+    fn quoted_printable_soft_breaks_and_escapes_decode() {
+        let d =
+            transfer_decode(b"caf=C3=A9 =\r\nau lait  \r\nend=3d", TransferEncoding::QuotedPrintable, 100);
+        assert_eq!(&*d.data, "café au lait\r\nend=".as_bytes());
+        assert!(!d.invalid);
+    }
+
+    #[test]
+    fn quoted_printable_keeps_encoded_trailing_space() {
+        let d = transfer_decode(b"a=20\nb \n", TransferEncoding::QuotedPrintable, 100);
+        assert_eq!(&*d.data, b"a \nb\n");
+    }
+
+    #[test]
+    fn quoted_printable_bad_escape_is_kept_literally() {
+        let d = transfer_decode(b"50=% off=ZZ", TransferEncoding::QuotedPrintable, 100);
+        assert_eq!(&*d.data, b"50=% off=ZZ");
+        assert!(d.invalid);
+    }
+
+    #[test]
+    fn identity_borrows_and_caps() {
+        let body = b"abcdef";
+        let d = transfer_decode(body, TransferEncoding::Identity, 3);
+        assert!(matches!(d.data, Cow::Borrowed(b"abc")));
+        assert!(d.truncated);
+    }
+
+    #[test]
+    fn transfer_encoding_header_values_are_recognised() {
+        assert_eq!(TransferEncoding::from_header(Some(" Base64 (comment)")), TransferEncoding::Base64);
+        assert_eq!(
+            TransferEncoding::from_header(Some("quoted-printable")),
+            TransferEncoding::QuotedPrintable
+        );
+        assert_eq!(TransferEncoding::from_header(Some("8BIT")), TransferEncoding::Identity);
+        assert_eq!(TransferEncoding::from_header(Some("x-uuencode")), TransferEncoding::Unknown);
+    }
+
+    #[test]
+    fn valid_utf8_under_utf8_label_stays_borrowed() {
+        let t = to_utf8(Cow::Borrowed("grüße".as_bytes()), Some("UTF-8"));
+        assert!(matches!(t.text, Cow::Borrowed(_)));
+        assert!(!t.charset_lie);
+    }
+
+    #[test]
+    fn eight_bit_under_ascii_label_is_a_lie_read_as_windows_1252() {
+        let t = to_utf8(Cow::Borrowed(b"caf\xe9"), Some("us-ascii"));
+        assert!(t.charset_lie);
+        assert_eq!(&*t.text, "café".as_bytes());
+    }
+
+    #[test]
+    fn invalid_utf8_under_utf8_label_is_a_lie() {
+        let t = to_utf8(Cow::Borrowed(b"caf\xe9"), Some("utf-8"));
+        assert!(t.charset_lie);
+    }
+
+    #[test]
+    fn legacy_charset_is_converted() {
+        let t = to_utf8(Cow::Borrowed(b"\x82\xa0"), Some("shift_jis"));
+        assert_eq!(std::str::from_utf8(&t.text).unwrap(), "あ");
+        let unknown = to_utf8(Cow::Borrowed(b"abc"), Some("x-klingon"));
+        assert!(unknown.unknown_charset);
+    }
+}
