@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, all sharing the exit codes of the design —
 //! 0 success, 1 "the check found something", 2 error (cannot read, load or connect).
 
+mod detection;
 mod scan;
 mod serve;
 
@@ -27,6 +28,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Inspect messages offline with the daemon's pipeline and print the decision and why.
     Scan(scan::ScanArgs),
+    /// Measure detection and false-positive rates over directories of known-bad and known-good
+    /// mail, with the rules behind them.
+    Detection(detection::DetectionArgs),
 }
 
 /// Success.
@@ -42,6 +46,7 @@ pub fn main() -> ExitCode {
     let code = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Scan(args) => scan::run(args),
+        Command::Detection(args) => detection::run(args),
     };
     ExitCode::from(code)
 }

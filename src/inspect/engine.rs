@@ -36,9 +36,16 @@ impl Inspector {
     pub fn inspect(&self, raw: &[u8], envelope: &Envelope) -> Findings {
         let started = Instant::now();
         let deadline = started + self.scan_timeout;
-        let walked = walk(raw, &self.limits);
+        let mut walked = walk(raw, &self.limits);
+        super::signals::analyze(&walked.targets, &mut walked.anomalies);
         let walk_done = Instant::now();
-        let mut hits = super::regex::scan(&self.rules.regex, &walked.targets, envelope);
+        let mut hits = super::regex::scan(
+            &self.rules.regex,
+            &walked.targets,
+            envelope,
+            &walked.anomalies,
+            &walked.uninspectable,
+        );
         let regex_done = Instant::now();
         let mut uninspectable = walked.uninspectable;
         if let Some(yara) = &self.rules.yara {

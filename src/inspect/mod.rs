@@ -53,6 +53,7 @@ mod pgp;
 mod rc4;
 pub mod regex;
 pub mod report;
+pub mod signals;
 mod smime;
 mod sniff;
 mod target;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::hit::{Engine, Hit, snippet};
 use super::target::{Target, TargetKind};
+use super::{Anomaly, Uninspectable};
 use crate::milter::Envelope;
 use crate::rules::regex::{MatchMode, RegexRules, RegexTarget};
 
@@ -33,8 +34,15 @@ fn key(t: &Target<'_>) -> Option<RegexTarget> {
     })
 }
 
-/// Runs every regex rule over the targets and the envelope.
-pub fn scan(rules: &RegexRules, targets: &[Target<'_>], envelope: &Envelope) -> Vec<Hit> {
+/// Runs every regex rule over the targets, the envelope, the anomalies (as `code detail`) and
+/// the uninspected parts (as `reason`).
+pub fn scan(
+    rules: &RegexRules,
+    targets: &[Target<'_>],
+    envelope: &Envelope,
+    anomalies: &[Anomaly],
+    uninspected: &[Uninspectable],
+) -> Vec<Hit> {
     if rules.rules.is_empty() {
         return Vec::new();
     }
@@ -75,6 +83,12 @@ pub fn scan(rules: &RegexRules, targets: &[Target<'_>], envelope: &Envelope) -> 
         feed(&RegexTarget::ClientAddr, a.as_bytes(), env, None, None);
     }
     feed(&RegexTarget::ClientName, envelope.client.name.as_bytes(), env, None, None);
+    for a in anomalies {
+        feed(&RegexTarget::Anomaly, format!("{} {}", a.code, a.detail).as_bytes(), &a.part_path, None, None);
+    }
+    for u in uninspected {
+        feed(&RegexTarget::Uninspected, u.reason.as_str().as_bytes(), &u.part_path, None, None);
+    }
 
     let mut hits = Vec::new();
     for (ri, rule) in rules.rules.iter().enumerate() {
@@ -144,7 +158,7 @@ mod tests {
             t(TargetKind::Subject, "0", b"URGENT request"),
             t(TargetKind::Text, "1", b"please do a wire transfer today"),
         ];
-        let hits = scan(&r, &targets, &Envelope::default());
+        let hits = scan(&r, &targets, &Envelope::default(), &[], &[]);
         let ids: Vec<&str> = hits.iter().map(|h| h.rule.as_str()).collect();
         assert_eq!(ids, vec!["urgent", "either"]);
         assert_eq!(hits[0].part_path, "0");
@@ -153,7 +167,7 @@ mod tests {
         assert_eq!(hits[1].snippet, "…lease do a wire transfer today");
         assert_eq!(hits[1].offset, Some(17));
         // `all` fails when one pattern is missing.
-        let hits = scan(&r, &[t(TargetKind::Subject, "0", b"urgent")], &Envelope::default());
+        let hits = scan(&r, &[t(TargetKind::Subject, "0", b"urgent")], &Envelope::default(), &[], &[]);
         assert!(hits.is_empty());
     }
 
@@ -165,8 +179,8 @@ mod tests {
         h.header_name = Some("REPLY-TO".into());
         let mut other = t(TargetKind::Header, "0", b"x@evil.example");
         other.header_name = Some("From".into());
-        assert_eq!(scan(&r, &[other.clone()], &Envelope::default()).len(), 0);
-        assert_eq!(scan(&r, &[other, h], &Envelope::default()).len(), 1);
+        assert_eq!(scan(&r, &[other.clone()], &Envelope::default(), &[], &[]).len(), 0);
+        assert_eq!(scan(&r, &[other, h], &Envelope::default(), &[], &[]).len(), 1);
     }
 
     #[test]
@@ -180,14 +194,25 @@ mod tests {
             client: crate::milter::envelope::Client { addr: Some("192.0.2.9".into()), ..Default::default() },
             ..Envelope::default()
         };
-        let hits = scan(&r, &[], &env);
+        let hits = scan(&r, &[], &env, &[], &[]);
         assert_eq!(hits.iter().map(|h| h.rule.as_str()).collect::<Vec<_>>(), vec!["from", "rcpt", "helo"]);
         assert!(hits.iter().all(|h| h.part_path == "envelope"));
     }
 
     #[test]
+    fn anomalies_and_uninspected_parts_are_targets_too() {
+        let r = rules(
+            "rules:\n  - id: pw_zip\n    targets: [uninspected]\n    pattern: '^encrypted-archive$'\n    score: 1\n  - id: brand\n    targets: [anomaly]\n    pattern: '^display-name-brand '\n    score: 1\n",
+        );
+        let anomalies = [Anomaly { code: "display-name-brand".into(), part_path: "0".into(), detail: "paypal from=x.example".into() }];
+        let un = [Uninspectable { reason: crate::inspect::Reason::EncryptedArchive, part_path: "2!a.exe".into(), detail: String::new() }];
+        let hits = scan(&r, &[], &Envelope::default(), &anomalies, &un);
+        assert_eq!(hits.iter().map(|h| (h.rule.as_str(), h.part_path.as_str())).collect::<Vec<_>>(), vec![("pw_zip", "2!a.exe"), ("brand", "0")]);
+    }
+
+    #[test]
     fn binary_targets_are_not_fed_to_regex_rules() {
         let r = rules("rules:\n  - id: any\n    targets: [body]\n    pattern: MZ\n    score: 1\n");
-        assert!(scan(&r, &[t(TargetKind::Attachment, "2", b"MZ\x90")], &Envelope::default()).is_empty());
+        assert!(scan(&r, &[t(TargetKind::Attachment, "2", b"MZ\x90")], &Envelope::default(), &[], &[]).is_empty());
     }
 }

@@ -55,9 +55,13 @@ pub enum RegexTarget {
     Helo,
     ClientAddr,
     ClientName,
+    /// Each anomaly as `code detail` (structure oddities and cross-field signals).
+    Anomaly,
+    /// Each uninspected part's reason (`encrypted-archive`, …).
+    Uninspected,
 }
 
-pub const TARGET_NAMES: &str = "subject, header:<Name>, headers, body, html, url, attachment.name, attachment.type, envelope.from, envelope.rcpt, helo, client.addr, client.name";
+pub const TARGET_NAMES: &str = "subject, header:<Name>, headers, body, html, url, attachment.name, attachment.type, envelope.from, envelope.rcpt, helo, client.addr, client.name, anomaly, uninspected";
 
 impl FromStr for RegexTarget {
     type Err = String;
@@ -76,6 +80,8 @@ impl FromStr for RegexTarget {
             "helo" => RegexTarget::Helo,
             "client.addr" => RegexTarget::ClientAddr,
             "client.name" => RegexTarget::ClientName,
+            "anomaly" => RegexTarget::Anomaly,
+            "uninspected" => RegexTarget::Uninspected,
             other => match other.strip_prefix("header:") {
                 Some(name) if !name.is_empty() && name.bytes().all(|b| b.is_ascii_graphic() && b != b':') => {
                     RegexTarget::Header(name.to_ascii_lowercase())
@@ -102,6 +108,8 @@ impl fmt::Display for RegexTarget {
             RegexTarget::Helo => "helo",
             RegexTarget::ClientAddr => "client.addr",
             RegexTarget::ClientName => "client.name",
+            RegexTarget::Anomaly => "anomaly",
+            RegexTarget::Uninspected => "uninspected",
         };
         f.write_str(s)
     }

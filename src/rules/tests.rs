@@ -147,6 +147,8 @@ fn targets_parse_by_their_design_names() {
         "helo",
         "client.addr",
         "client.name",
+        "anomaly",
+        "uninspected",
     ] {
         let t: RegexTarget = name.parse().unwrap();
         assert_eq!(t.to_string(), name.to_lowercase());

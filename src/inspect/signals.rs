@@ -1,0 +1,278 @@
+//! Signals that need more than one field compared, which no single-buffer regex can express:
+//! link text naming another host than its link, a brand in the sender's display name but not
+//! in its domain, a Reply-To in another domain than the From. Each is recorded as an anomaly
+//! (stable code, detail) that regex rules can score through the `anomaly` target.
+
+use super::{Anomaly, Target, TargetKind};
+
+/// Brands phishing most often impersonates, with the registrable domains that legitimately
+/// send as them. A display name naming the brand from any other domain is a signal (a weak
+/// one alone: forwarding services and resellers do it too).
+const BRANDS: &[(&str, &[&str])] = &[
+    ("paypal", &["paypal.com", "paypal.de", "paypal.co.uk", "paypal-communication.com"]),
+    ("microsoft", &["microsoft.com", "office.com", "outlook.com", "live.com", "microsoftonline.com", "sharepoint.com"]),
+    ("office 365", &["microsoft.com", "office.com", "office365.com"]),
+    ("outlook", &["microsoft.com", "outlook.com", "office.com"]),
+    ("onedrive", &["microsoft.com", "onedrive.com", "sharepoint.com"]),
+    ("apple", &["apple.com", "icloud.com"]),
+    ("icloud", &["apple.com", "icloud.com"]),
+    ("amazon", &["amazon.com", "amazon.de", "amazon.co.uk", "amazon.fr", "amazonses.com", "aws.com"]),
+    ("netflix", &["netflix.com"]),
+    ("dhl", &["dhl.com", "dhl.de"]),
+    ("fedex", &["fedex.com"]),
+    ("ups", &["ups.com"]),
+    ("docusign", &["docusign.com", "docusign.net"]),
+    ("adobe", &["adobe.com"]),
+    ("dropbox", &["dropbox.com"]),
+    ("google", &["google.com", "gmail.com", "youtube.com"]),
+    ("facebook", &["facebook.com", "facebookmail.com", "meta.com"]),
+    ("instagram", &["instagram.com", "facebookmail.com"]),
+    ("linkedin", &["linkedin.com"]),
+    ("wells fargo", &["wellsfargo.com"]),
+    ("chase", &["chase.com", "jpmorgan.com"]),
+    ("bank of america", &["bankofamerica.com", "bofa.com"]),
+    ("american express", &["americanexpress.com", "aexp.com"]),
+    ("coinbase", &["coinbase.com"]),
+    ("binance", &["binance.com"]),
+    ("metamask", &["metamask.io"]),
+    ("norton", &["norton.com", "nortonlifelock.com"]),
+    ("mcafee", &["mcafee.com"]),
+    ("webmail", &[]),
+    ("mailbox", &[]),
+    ("it support", &[]),
+    ("helpdesk", &[]),
+];
+
+pub fn analyze(targets: &[Target<'_>], out: &mut Vec<Anomaly>) {
+    let header = |name: &str| {
+        targets.iter().find(|t| {
+            t.kind == TargetKind::Header
+                && t.part_path == "0"
+                && t.header_name.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(name))
+        })
+    };
+    let from = header("From").map(|t| String::from_utf8_lossy(&t.data).into_owned());
+    let from_domain = from.as_deref().and_then(address_domain);
+    if let (Some(from), Some(domain)) = (from.as_deref(), from_domain.as_deref()) {
+        display_name_checks(from, domain, out);
+    }
+    if let (Some(rt), Some(fd)) = (header("Reply-To"), from_domain.as_deref()) {
+        let rt = String::from_utf8_lossy(&rt.data);
+        if let Some(rd) = address_domain(&rt)
+            && registrable(&rd) != registrable(fd)
+        {
+            out.push(Anomaly {
+                code: "reply-to-domain-mismatch".into(),
+                part_path: "0".into(),
+                detail: format!("reply-to={} from={}", registrable(&rd), registrable(fd)),
+            });
+        }
+    }
+    let mut reported = 0;
+    for t in targets.iter().filter(|t| t.kind == TargetKind::Url) {
+        let Some(text) = t.link_text.as_deref() else { continue };
+        let href = String::from_utf8_lossy(&t.data);
+        let (Some(text_host), Some(href_host)) = (host_in_text(text), url_host(&href)) else { continue };
+        if registrable(&text_host) != registrable(&href_host) {
+            out.push(Anomaly {
+                code: "link-text-host-mismatch".into(),
+                part_path: t.part_path.clone(),
+                detail: format!("text={} href={}", registrable(&text_host), registrable(&href_host)),
+            });
+            reported += 1;
+            // A newsletter can hold hundreds; a few make the point.
+            if reported == 5 {
+                break;
+            }
+        }
+    }
+}
+
+fn display_name_checks(from: &str, domain: &str, out: &mut Vec<Anomaly>) {
+    let display = display_name(from);
+    if display.is_empty() {
+        return;
+    }
+    let lower = display.to_lowercase();
+    let base = registrable(domain);
+    for (brand, domains) in BRANDS {
+        if contains_word(&lower, brand) && !domains.iter().any(|d| base == *d || base.ends_with(&format!(".{d}"))) {
+            out.push(Anomaly {
+                code: "display-name-brand".into(),
+                part_path: "0".into(),
+                detail: format!("{brand} from={base}"),
+            });
+            break;
+        }
+    }
+    // "support@bank.example" <x@elsewhere.example>: an address in the display name that is
+    // not the sender's.
+    if let Some(shown) = address_domain(&display)
+        && display.contains('@')
+        && registrable(&shown) != base
+    {
+        out.push(Anomaly {
+            code: "display-name-address".into(),
+            part_path: "0".into(),
+            detail: format!("shown={} from={base}", registrable(&shown)),
+        });
+    }
+}
+
+fn contains_word(hay: &str, word: &str) -> bool {
+    hay.match_indices(word).any(|(i, _)| {
+        let before = hay[..i].chars().next_back();
+        let after = hay[i + word.len()..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
+/// The display-name part of a From value (`"Name" <a@b>` → `Name`).
+fn display_name(value: &str) -> String {
+    match value.rfind('<') {
+        Some(i) => value[..i].trim().trim_matches('"').trim().to_string(),
+        None => String::new(),
+    }
+}
+
+/// The domain of the (last) address in a header value, lower case.
+pub fn address_domain(value: &str) -> Option<String> {
+    let addr = match (value.rfind('<'), value.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &value[a + 1..b],
+        _ => value,
+    };
+    let at = addr.rfind('@')?;
+    let domain: String = addr[at + 1..]
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '.' || *c == '-')
+        .collect::<String>()
+        .trim_end_matches('.')
+        .to_lowercase();
+    (domain.contains('.')).then_some(domain)
+}
+
+/// The host of an http(s) URL, lower case, without port or credentials.
+pub fn url_host(url: &str) -> Option<String> {
+    let lower = url.trim().to_ascii_lowercase();
+    let rest = lower.strip_prefix("http://").or_else(|| lower.strip_prefix("https://"))?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit('@').next()?;
+    let host = if host.starts_with('[') { host } else { host.split(':').next()? };
+    (!host.is_empty()).then(|| host.to_string())
+}
+
+/// A host name written in link text (`www.paypal.com`, `https://paypal.com/login`).
+fn host_in_text(text: &str) -> Option<String> {
+    let t = text.trim().to_lowercase();
+    if let Some(h) = url_host(&t) {
+        return Some(h);
+    }
+    // A bare host: one token, dotted, with a letters-only last label.
+    let token = t.split_whitespace().next()?;
+    if t.split_whitespace().count() != 1 {
+        return None;
+    }
+    let token = token.trim_end_matches(['/', '.', ',']);
+    let labels: Vec<&str> = token.split('.').collect();
+    let tld = labels.last()?;
+    let looks_like_host = labels.len() >= 2
+        && tld.len() >= 2
+        && tld.chars().all(|c| c.is_ascii_alphabetic())
+        && labels.iter().all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    looks_like_host.then(|| token.to_string())
+}
+
+/// A rough registrable domain: the last two labels, or three under common two-level public
+/// suffixes (`co.uk`, `com.au`, …). Good enough to compare two hosts; not a public-suffix list.
+pub fn registrable(host: &str) -> String {
+    let host = host.trim_end_matches('.');
+    let labels: Vec<&str> = host.split('.').collect();
+    if labels.len() <= 2 || host.parse::<std::net::IpAddr>().is_ok() {
+        return host.to_string();
+    }
+    let n = labels.len();
+    let second = labels[n - 2];
+    let two_level = matches!(second, "co" | "com" | "net" | "org" | "gov" | "ac" | "edu" | "ne" | "or")
+        && labels[n - 1].len() == 2;
+    let keep = if two_level { 3 } else { 2 };
+    labels[n.saturating_sub(keep)..].join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    fn header(name: &str, value: &'static str) -> Target<'static> {
+        Target {
+            kind: TargetKind::Header,
+            part_path: "0".into(),
+            data: Cow::Borrowed(value.as_bytes()),
+            content_type: None,
+            filename: None,
+            depth: 0,
+            in_archive: false,
+            header_name: Some(name.into()),
+            link_text: None,
+        }
+    }
+
+    fn url(href: &'static str, text: &str) -> Target<'static> {
+        Target { kind: TargetKind::Url, part_path: "1".into(), link_text: Some(text.into()), header_name: None, ..header("x", href) }
+    }
+
+    fn codes(targets: &[Target<'_>]) -> Vec<String> {
+        let mut out = Vec::new();
+        analyze(targets, &mut out);
+        out.into_iter().map(|a| format!("{} {}", a.code, a.detail)).collect()
+    }
+
+    #[test]
+    fn brand_in_display_name_from_another_domain() {
+        assert_eq!(
+            codes(&[header("From", "\"PayPal Service\" <no-reply@secure-pay.example>")]),
+            vec!["display-name-brand paypal from=secure-pay.example"]
+        );
+        assert!(codes(&[header("From", "PayPal <service@mail.paypal.com>")]).is_empty());
+        assert!(codes(&[header("From", "Upsilon Labs <a@upsilon.example>")]).is_empty(), "whole words only");
+    }
+
+    #[test]
+    fn address_in_display_name() {
+        assert_eq!(
+            codes(&[header("From", "\"support@bank.example\" <x@other.example>")]),
+            vec!["display-name-address shown=bank.example from=other.example"]
+        );
+    }
+
+    #[test]
+    fn reply_to_in_another_domain() {
+        assert_eq!(
+            codes(&[header("From", "a@shop.example"), header("Reply-To", "Claims <c@freemail.example>")]),
+            vec!["reply-to-domain-mismatch reply-to=freemail.example from=shop.example"]
+        );
+        assert!(codes(&[header("From", "a@news.shop.example"), header("Reply-To", "b@shop.example")]).is_empty());
+    }
+
+    #[test]
+    fn link_text_naming_another_host() {
+        assert_eq!(
+            codes(&[url("http://198.51.100.7/login", "https://www.paypal.com/signin")]),
+            vec!["link-text-host-mismatch text=paypal.com href=198.51.100.7"]
+        );
+        assert_eq!(codes(&[url("https://evil.example/x", "www.bank.co.uk")]), vec!["link-text-host-mismatch text=bank.co.uk href=evil.example"]);
+        assert!(codes(&[url("https://click.bank.co.uk/x", "www.bank.co.uk")]).is_empty());
+        assert!(codes(&[url("https://evil.example/x", "Click here to log in")]).is_empty());
+    }
+
+    #[test]
+    fn hosts_and_domains() {
+        assert_eq!(url_host("HTTPS://user@Example.COM:8443/p?q").as_deref(), Some("example.com"));
+        assert_eq!(url_host("mailto:x@y"), None);
+        assert_eq!(registrable("a.b.example.com"), "example.com");
+        assert_eq!(registrable("www.bank.co.uk"), "bank.co.uk");
+        assert_eq!(address_domain("Name <A@Mail.Example.ORG>").as_deref(), Some("mail.example.org"));
+        assert_eq!(address_domain("no address"), None);
+    }
+}
