@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use clap::Args;
 
-use super::{EXIT_ERROR, EXIT_OK, load_config};
+use super::{EXIT_ERROR, EXIT_OK, RulesArgs};
 use crate::inspect::{Decision, Report};
 use crate::milter::Envelope;
 use crate::pipeline::Pipeline;
@@ -28,9 +28,8 @@ pub struct DetectionArgs {
     /// Only files whose relative path hashes to I modulo N (e.g. 0/2 and 1/2 for two halves).
     #[arg(long, value_name = "I/N")]
     pub sample: Option<String>,
-    /// Configuration file (rules, limits, policy).
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub rules: RulesArgs,
     /// How many rules to list.
     #[arg(long, default_value_t = 25)]
     pub top: usize,
@@ -54,19 +53,13 @@ pub fn run(args: DetectionArgs) -> u8 {
             return EXIT_ERROR;
         }
     };
-    let config = match load_config(args.config.as_deref()) {
-        Ok(c) => c,
+    let (pipeline, _) = match args.rules.pipeline(None) {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    let pipeline = match Pipeline::load(&config) {
-        Ok((p, _)) => p,
-        Err(e) => {
-            eprintln!("inspect-milter: {e}");
-            return EXIT_ERROR;
-        }
-    };
-    let bad = scan_dirs(&pipeline, &args.bad, sample, config.inspect.threads);
-    let good = scan_dirs(&pipeline, &args.good, sample, config.inspect.threads);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let bad = scan_dirs(&pipeline, &args.bad, sample, threads);
+    let good = scan_dirs(&pipeline, &args.good, sample, threads);
     let (bad, good) = match (bad, good) {
         (Ok(b), Ok(g)) => (b, g),
         (Err(e), _) | (_, Err(e)) => {
@@ -82,8 +75,18 @@ pub fn run(args: DetectionArgs) -> u8 {
     if let Some((i, n)) = sample {
         let _ = writeln!(out, "sample {i}/{n}");
     }
-    let _ = writeln!(out, "detection       {fb:>5} / {:<5} = {:6.2}%  (bad mail flagged: tag or stronger)", bad.len(), pct(fb, bad.len()));
-    let _ = writeln!(out, "false positives {fg:>5} / {:<5} = {:6.2}%  (good mail flagged)", good.len(), pct(fg, good.len()));
+    let _ = writeln!(
+        out,
+        "detection       {fb:>5} / {:<5} = {:6.2}%  (bad mail flagged: tag or stronger)",
+        bad.len(),
+        pct(fb, bad.len())
+    );
+    let _ = writeln!(
+        out,
+        "false positives {fg:>5} / {:<5} = {:6.2}%  (good mail flagged)",
+        good.len(),
+        pct(fg, good.len())
+    );
     for (label, set) in [("bad", &bad), ("good", &good)] {
         let mut by: BTreeMap<Decision, usize> = BTreeMap::new();
         for s in set.iter() {
@@ -138,7 +141,8 @@ pub fn run(args: DetectionArgs) -> u8 {
 
 fn parse_sample(s: &str) -> Result<(u64, u64), String> {
     let (i, n) = s.split_once('/').ok_or("expected I/N, like 0/2")?;
-    let (i, n): (u64, u64) = (i.parse().map_err(|_| "I is not a number")?, n.parse().map_err(|_| "N is not a number")?);
+    let (i, n): (u64, u64) =
+        (i.parse().map_err(|_| "I is not a number")?, n.parse().map_err(|_| "N is not a number")?);
     if n == 0 || i >= n {
         return Err("need 0 <= I < N".into());
     }
@@ -151,7 +155,8 @@ fn path_hash(rel: &str) -> u64 {
 }
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir)?.filter_map(Result::ok).map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -163,7 +168,12 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
-fn scan_dirs(pipeline: &Pipeline, dirs: &[PathBuf], sample: Option<(u64, u64)>, threads: usize) -> Result<Vec<Scanned>, String> {
+fn scan_dirs(
+    pipeline: &Pipeline,
+    dirs: &[PathBuf],
+    sample: Option<(u64, u64)>,
+    threads: usize,
+) -> Result<Vec<Scanned>, String> {
     let mut paths = Vec::new();
     for d in dirs {
         let mut found = Vec::new();
@@ -189,7 +199,12 @@ fn scan_dirs(pipeline: &Pipeline, dirs: &[PathBuf], sample: Option<(u64, u64)>, 
                         path: path.display().to_string(),
                         decision: report.decision,
                         rules: report.deciding_rules().iter().map(|s| s.to_string()).collect(),
-                        uninspected: report.coverage.uninspectable.iter().map(|u| u.reason.to_string()).collect(),
+                        uninspected: report
+                            .coverage
+                            .uninspectable
+                            .iter()
+                            .map(|u| u.reason.to_string())
+                            .collect(),
                     };
                     results.lock().expect("no thread panics while holding it").push((i, scanned));
                 }

@@ -4,6 +4,7 @@
 mod detection;
 mod scan;
 mod serve;
+mod test;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,9 @@ pub enum Command {
     /// Measure detection and false-positive rates over directories of known-bad and known-good
     /// mail, with the rules behind them.
     Detection(detection::DetectionArgs),
+    /// Run rule test cases (NAME.eml + NAME.expect.yaml, or inline *.cases.yaml) through the
+    /// daemon's pipeline.
+    Test(test::TestArgs),
 }
 
 /// Success.
@@ -47,6 +51,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Detection(args) => detection::run(args),
+        Command::Test(args) => test::run(args),
     };
     ExitCode::from(code)
 }
@@ -70,4 +75,62 @@ pub(crate) fn load_config(path: Option<&std::path::Path>) -> Result<crate::confi
             EXIT_ERROR
         }),
     }
+}
+
+/// Where the rules come from, for the commands that inspect offline.
+#[derive(Debug, clap::Args)]
+pub struct RulesArgs {
+    /// Configuration file (rules, limits, policy). Without it, the documented defaults.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Rules directory, overriding the configuration's `rules.dir`.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<std::path::PathBuf>,
+}
+
+impl RulesArgs {
+    /// Loads the configuration and compiles the rules, printing warnings. The rules are, in
+    /// order: `--rules`, the configuration's `rules.dir`, the directory above `tests_dir` when
+    /// it holds rule files (so `test rules/tests` tests the rules being edited), else the pack
+    /// built into the binary. Returns the pipeline and a description of where the rules came
+    /// from; errors are printed and become exit code 2.
+    pub fn pipeline(
+        &self,
+        tests_dir: Option<&std::path::Path>,
+    ) -> Result<(crate::pipeline::Pipeline, String), u8> {
+        let mut config = load_config(self.config.as_deref())?;
+        if let Some(dir) = &self.rules {
+            config.rules.dir = Some(dir.clone());
+        } else if config.rules.dir.is_none()
+            && let Some(parent) = tests_dir.and_then(|d| d.parent()).filter(|p| has_rule_files(p))
+        {
+            config.rules.dir = Some(parent.to_path_buf());
+        }
+        let source = match &config.rules.dir {
+            Some(d) => d.display().to_string(),
+            None => "the shipped pack (built in)".to_string(),
+        };
+        match crate::pipeline::Pipeline::load(&config) {
+            Ok((p, warnings)) => {
+                for w in warnings {
+                    eprintln!("{w}");
+                }
+                Ok((p, source))
+            }
+            Err(e) => {
+                eprintln!("inspect-milter: {e}");
+                Err(EXIT_ERROR)
+            }
+        }
+    }
+}
+
+fn has_rule_files(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|rd| {
+        rd.filter_map(Result::ok).any(|e| {
+            let p = e.path();
+            p.is_file()
+                && matches!(p.extension().and_then(|x| x.to_str()), Some("yar" | "yara" | "yaml" | "yml"))
+        })
+    })
 }

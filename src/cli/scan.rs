@@ -9,40 +9,26 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{EXIT_ERROR, EXIT_FOUND, EXIT_OK, load_config};
+use super::{EXIT_ERROR, EXIT_FOUND, EXIT_OK, RulesArgs};
 use crate::inspect::{Decision, Report};
 use crate::milter::Envelope;
-use crate::pipeline::Pipeline;
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     /// Messages to scan (`-` reads standard input).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Configuration file (rules, limits, policy). Without it, the defaults and shipped rules.
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub rules: RulesArgs,
     /// Print the full report of each message as JSON (one object per line).
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: ScanArgs) -> u8 {
-    let config = match load_config(args.config.as_deref()) {
-        Ok(c) => c,
+    let pipeline = match args.rules.pipeline(None) {
+        Ok((p, _)) => p,
         Err(code) => return code,
-    };
-    let pipeline = match Pipeline::load(&config) {
-        Ok((p, warnings)) => {
-            for w in warnings {
-                eprintln!("{w}");
-            }
-            p
-        }
-        Err(e) => {
-            eprintln!("inspect-milter: {e}");
-            return EXIT_ERROR;
-        }
     };
     let mut worst = EXIT_OK;
     let stdout = std::io::stdout();

@@ -204,15 +204,28 @@ mod tests {
         let r = rules(
             "rules:\n  - id: pw_zip\n    targets: [uninspected]\n    pattern: '^encrypted-archive$'\n    score: 1\n  - id: brand\n    targets: [anomaly]\n    pattern: '^display-name-brand '\n    score: 1\n",
         );
-        let anomalies = [Anomaly { code: "display-name-brand".into(), part_path: "0".into(), detail: "paypal from=x.example".into() }];
-        let un = [Uninspectable { reason: crate::inspect::Reason::EncryptedArchive, part_path: "2!a.exe".into(), detail: String::new() }];
+        let anomalies = [Anomaly {
+            code: "display-name-brand".into(),
+            part_path: "0".into(),
+            detail: "paypal from=x.example".into(),
+        }];
+        let un = [Uninspectable {
+            reason: crate::inspect::Reason::EncryptedArchive,
+            part_path: "2!a.exe".into(),
+            detail: String::new(),
+        }];
         let hits = scan(&r, &[], &Envelope::default(), &anomalies, &un);
-        assert_eq!(hits.iter().map(|h| (h.rule.as_str(), h.part_path.as_str())).collect::<Vec<_>>(), vec![("pw_zip", "2!a.exe"), ("brand", "0")]);
+        assert_eq!(
+            hits.iter().map(|h| (h.rule.as_str(), h.part_path.as_str())).collect::<Vec<_>>(),
+            vec![("pw_zip", "2!a.exe"), ("brand", "0")]
+        );
     }
 
     #[test]
     fn binary_targets_are_not_fed_to_regex_rules() {
         let r = rules("rules:\n  - id: any\n    targets: [body]\n    pattern: MZ\n    score: 1\n");
-        assert!(scan(&r, &[t(TargetKind::Attachment, "2", b"MZ\x90")], &Envelope::default(), &[], &[]).is_empty());
+        assert!(
+            scan(&r, &[t(TargetKind::Attachment, "2", b"MZ\x90")], &Envelope::default(), &[], &[]).is_empty()
+        );
     }
 }

@@ -10,7 +10,10 @@ use super::{Anomaly, Target, TargetKind};
 /// one alone: forwarding services and resellers do it too).
 const BRANDS: &[(&str, &[&str])] = &[
     ("paypal", &["paypal.com", "paypal.de", "paypal.co.uk", "paypal-communication.com"]),
-    ("microsoft", &["microsoft.com", "office.com", "outlook.com", "live.com", "microsoftonline.com", "sharepoint.com"]),
+    (
+        "microsoft",
+        &["microsoft.com", "office.com", "outlook.com", "live.com", "microsoftonline.com", "sharepoint.com"],
+    ),
     ("office 365", &["microsoft.com", "office.com", "office365.com"]),
     ("outlook", &["microsoft.com", "outlook.com", "office.com"]),
     ("onedrive", &["microsoft.com", "onedrive.com", "sharepoint.com"]),
@@ -96,7 +99,9 @@ fn display_name_checks(from: &str, domain: &str, out: &mut Vec<Anomaly>) {
     let lower = display.to_lowercase();
     let base = registrable(domain);
     for (brand, domains) in BRANDS {
-        if contains_word(&lower, brand) && !domains.iter().any(|d| base == *d || base.ends_with(&format!(".{d}"))) {
+        if contains_word(&lower, brand)
+            && !domains.iter().any(|d| base == *d || base.ends_with(&format!(".{d}")))
+        {
             out.push(Anomaly {
                 code: "display-name-brand".into(),
                 part_path: "0".into(),
@@ -219,7 +224,13 @@ mod tests {
     }
 
     fn url(href: &'static str, text: &str) -> Target<'static> {
-        Target { kind: TargetKind::Url, part_path: "1".into(), link_text: Some(text.into()), header_name: None, ..header("x", href) }
+        Target {
+            kind: TargetKind::Url,
+            part_path: "1".into(),
+            link_text: Some(text.into()),
+            header_name: None,
+            ..header("x", href)
+        }
     }
 
     fn codes(targets: &[Target<'_>]) -> Vec<String> {
@@ -252,7 +263,9 @@ mod tests {
             codes(&[header("From", "a@shop.example"), header("Reply-To", "Claims <c@freemail.example>")]),
             vec!["reply-to-domain-mismatch reply-to=freemail.example from=shop.example"]
         );
-        assert!(codes(&[header("From", "a@news.shop.example"), header("Reply-To", "b@shop.example")]).is_empty());
+        assert!(
+            codes(&[header("From", "a@news.shop.example"), header("Reply-To", "b@shop.example")]).is_empty()
+        );
     }
 
     #[test]
@@ -261,7 +274,10 @@ mod tests {
             codes(&[url("http://198.51.100.7/login", "https://www.paypal.com/signin")]),
             vec!["link-text-host-mismatch text=paypal.com href=198.51.100.7"]
         );
-        assert_eq!(codes(&[url("https://evil.example/x", "www.bank.co.uk")]), vec!["link-text-host-mismatch text=bank.co.uk href=evil.example"]);
+        assert_eq!(
+            codes(&[url("https://evil.example/x", "www.bank.co.uk")]),
+            vec!["link-text-host-mismatch text=bank.co.uk href=evil.example"]
+        );
         assert!(codes(&[url("https://click.bank.co.uk/x", "www.bank.co.uk")]).is_empty());
         assert!(codes(&[url("https://evil.example/x", "Click here to log in")]).is_empty());
     }
