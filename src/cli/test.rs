@@ -322,16 +322,14 @@ fn check(pipeline: &Pipeline, case: &Case) -> CaseResult {
     }
     match &case.expect.coverage {
         None => {}
-        Some(ExpectCoverage::Word(w)) if w == "complete" => {
-            if !report.coverage.complete {
-                let got: Vec<String> = report
-                    .coverage
-                    .uninspectable
-                    .iter()
-                    .map(|u| format!("{}={}", u.reason, u.part_path))
-                    .collect();
-                failures.push(format!("coverage: expected complete, got partial: {}", got.join(", ")));
-            }
+        Some(ExpectCoverage::Word(w)) if w == "complete" && !report.coverage.complete => {
+            let got: Vec<String> = report
+                .coverage
+                .uninspectable
+                .iter()
+                .map(|u| format!("{}={}", u.reason, u.part_path))
+                .collect();
+            failures.push(format!("coverage: expected complete, got partial: {}", got.join(", ")));
         }
         Some(ExpectCoverage::Word(w)) => {
             failures.push(format!("coverage: `{w}` is not `complete` or a list of reasons"))
