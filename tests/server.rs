@@ -31,7 +31,12 @@ async fn every_decision_reaches_the_mta() {
     for (subject, want) in cases {
         let out = c.send(&msg(subject, "body\n")).await.unwrap();
         assert_eq!(out.action, Some(want), "{subject}");
-        assert_eq!(out.header("X-Test-Seen"), Some("yes"), "{subject}");
+        let word = if subject == "hello" { "accept" } else { &subject[2..] };
+        assert_eq!(
+            out.header("X-Inspect-Verdict"),
+            Some(format!("{} scripted tls=none", word.to_lowercase()).as_str()),
+            "{subject}"
+        );
         assert_eq!(out.quarantined(), subject.ends_with("QUARANTINE"), "{subject}");
         c.abort().await.unwrap();
     }
@@ -283,9 +288,22 @@ async fn a_new_filter_applies_to_new_messages_not_to_one_in_flight() {
             _ => break,
         }
     }
-    assert_eq!(header.as_deref(), Some(" yes-old"));
+    assert_eq!(header.as_deref(), Some(" accept scripted-old tls=none"));
     c.abort().await.unwrap();
     let out = c.send(&msg("later", "x\n")).await.unwrap();
-    assert_eq!(out.header("X-Test-Seen"), Some("yes-new"));
+    assert_eq!(out.header("X-Inspect-Verdict"), Some("accept scripted-new tls=none"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_hundred_kib_header_arrives_whole_over_the_socket() {
+    let filter = Arc::new(Scripted::default());
+    let server = TestServer::start(filter.clone(), options()).await;
+    let mut c = server.client().await;
+    let value = "h".repeat(100 * 1024);
+    let out = c.send(&msg(&format!("long\nX-Long: {value}"), "x\n")).await.unwrap();
+    assert_eq!(out.action, Some(Response::Accept));
+    let seen = String::from_utf8_lossy(&filter.seen()[0].message).into_owned();
+    assert!(seen.contains(&format!("X-Long: {value}\r\n")), "{}", seen.len());
     server.stop().await;
 }

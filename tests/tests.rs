@@ -3,4 +3,5 @@
 mod support;
 
 mod fuzz_seeds;
+mod mta;
 mod server;

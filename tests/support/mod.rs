@@ -2,7 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod lab;
 pub mod scripted;
+pub mod smtp;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +41,16 @@ impl TestServer {
     }
 
     pub async fn start_on(addr: &ListenAddr, filter: Arc<dyn Filter>, options: Options) -> TestServer {
-        let listener = Listener::bind(addr, 0o660).await.expect("bind");
+        Self::start_with_mode(addr, 0o660, filter, options).await
+    }
+
+    pub async fn start_with_mode(
+        addr: &ListenAddr,
+        mode: u32,
+        filter: Arc<dyn Filter>,
+        options: Options,
+    ) -> TestServer {
+        let listener = Listener::bind(addr, mode).await.expect("bind");
         let addr = listener.local_addr();
         let (filters, rx) = watch::channel(filter);
         let (phase, phase_rx) = watch::channel(Phase::Running);

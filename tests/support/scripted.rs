@@ -1,5 +1,7 @@
-//! A filter whose decision is written in the message: the Subject names it. It records what
-//! it saw, so tests can check the message as the filter received it.
+//! A filter whose decision is written in the message: a word of the Subject names it (REJECT,
+//! TEMPFAIL, DISCARD, QUARANTINE, PANIC, ERROR; `SLOW <ms>` first to take time). It adds
+//! `X-Inspect-Verdict: <decision> scripted<tag> tls=<version|none>` and records what it saw,
+//! so tests can check the message as the filter received it.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -32,20 +34,29 @@ impl Filter for Scripted {
     fn end_of_message(&self, m: &EndOfMessage) -> Result<Verdict, FilterError> {
         self.seen.lock().unwrap().push(m.clone());
         let subject = subject(&m.message);
-        let seen = HeaderChange::Add { name: "X-Test-Seen".into(), value: format!("yes{}", self.tag) };
         if let Some(ms) = subject.strip_prefix("SLOW ") {
             std::thread::sleep(Duration::from_millis(ms.parse().unwrap_or(500)));
         }
-        let action = match subject.split_whitespace().last().unwrap_or("") {
-            "REJECT" => {
-                Action::Reject(Some(SmtpReply::new(550, "5.7.1", "Rejected by test filter").unwrap()))
-            }
-            "TEMPFAIL" => Action::Tempfail(Some(SmtpReply::new(451, "4.7.1", "Try later").unwrap())),
-            "DISCARD" => Action::Discard,
-            "QUARANTINE" => Action::Quarantine("test quarantine".into()),
-            "PANIC" => panic!("test filter panics on request"),
-            "ERROR" => return Err("test filter fails on request".into()),
-            _ => Action::Accept,
+        let has = |word: &str| subject.split(|c: char| !c.is_ascii_alphabetic()).any(|w| w == word);
+        let (word, action) = if has("REJECT") {
+            ("reject", Action::Reject(Some(SmtpReply::new(550, "5.7.1", "Rejected by test filter").unwrap())))
+        } else if has("TEMPFAIL") {
+            ("tempfail", Action::Tempfail(Some(SmtpReply::new(451, "4.7.1", "Try later").unwrap())))
+        } else if has("DISCARD") {
+            ("discard", Action::Discard)
+        } else if has("QUARANTINE") {
+            ("quarantine", Action::Quarantine("test quarantine".into()))
+        } else if has("PANIC") {
+            panic!("test filter panics on request")
+        } else if has("ERROR") {
+            return Err("test filter fails on request".into());
+        } else {
+            ("accept", Action::Accept)
+        };
+        let tls = m.envelope.tls.as_ref().map_or("none".to_string(), |t| t.version.clone());
+        let seen = HeaderChange::Add {
+            name: "X-Inspect-Verdict".into(),
+            value: format!("{word} scripted{} tls={tls}", self.tag),
         };
         Ok(Verdict { headers: vec![seen], action })
     }
