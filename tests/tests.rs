@@ -3,5 +3,9 @@
 mod support;
 
 mod fuzz_seeds;
+mod golden;
+mod hostile;
+mod hostile_inputs;
+mod mime_seeds;
 mod mta;
 mod server;

@@ -49,6 +49,42 @@ const MAX_HEADER_TARGETS: usize = 1000;
 /// (forwards of forwards rarely go past three).
 const USUAL_MESSAGE_NESTING: u32 = 3;
 
+/// Embedded-message content types (each can start a nested message for the
+/// parser). A pure literal set, so the search runs at memory speed.
+static MESSAGE_MARKER: LazyLock<regex::bytes::Regex> =
+    LazyLock::new(|| regex::bytes::Regex::new(r"(?i-u)rfc822|global").expect("marker pattern is valid"));
+
+/// Where to stop handing the buffer to the parser: at the line of the
+/// `max`-th part marker (a delimiter line starting with `--`, or an
+/// embedded-message content type), or `None` when there are fewer. The
+/// parser keeps every part it finds in memory (a hundred thousand nested
+/// messages cost it over 100 MB), so a message with far more structure than
+/// `max_parts` is parsed only up to here and the rest is scanned raw.
+fn parse_cut(bytes: &[u8], max: usize) -> Option<usize> {
+    let mut delimiters = bytes
+        .starts_with(b"--")
+        .then_some(0)
+        .into_iter()
+        .chain(memchr::memmem::find_iter(bytes, b"\n--").map(|i| i + 1))
+        .peekable();
+    let mut messages = MESSAGE_MARKER.find_iter(bytes).map(|m| m.start()).peekable();
+    let mut seen = 0;
+    loop {
+        let next = match (delimiters.peek().copied(), messages.peek().copied()) {
+            (Some(d), Some(m)) if d <= m => delimiters.next(),
+            (Some(_), Some(_)) => messages.next(),
+            (Some(_), None) => delimiters.next(),
+            (None, Some(_)) => messages.next(),
+            (None, None) => return None,
+        }?;
+        if seen == max {
+            let line_start = memchr::memrchr(b'\n', &bytes[..next]).map_or(0, |i| i + 1);
+            return Some(line_start);
+        }
+        seen += 1;
+    }
+}
+
 /// What parsing a buffer gave.
 enum Parsed<'m, 'b> {
     Message(&'m Message<'b>),
@@ -121,9 +157,38 @@ fn last_header_range(part: &mail_parser::MessagePart<'_>, name: &HeaderName<'_>)
         .map(|h| (h.offset_start as usize, h.offset_end as usize))
 }
 
+/// Whether the parser treats `part` as an embedded message: Content-Type
+/// message/rfc822 or message/global, or no Content-Type inside a digest.
+fn parser_sees_message(part: &mail_parser::MessagePart<'_>, parent_is_digest: bool) -> bool {
+    match part.headers.iter().rev().find(|h| h.name == HeaderName::ContentType).map(|h| &h.value) {
+        Some(HeaderValue::ContentType(ct)) => {
+            ct.ctype().eq_ignore_ascii_case("message")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("rfc822") || s.eq_ignore_ascii_case("global"))
+        }
+        Some(_) => false,
+        None => parent_is_digest,
+    }
+}
+
+fn is_digest(part: &mail_parser::MessagePart<'_>) -> bool {
+    part.headers
+        .iter()
+        .rev()
+        .find(|h| h.name == HeaderName::ContentType)
+        .and_then(|h| match &h.value {
+            HeaderValue::ContentType(ct) => ct.subtype(),
+            _ => None,
+        })
+        .is_some_and(|s| s.eq_ignore_ascii_case("digest"))
+}
+
 /// Byte positions to overwrite so that the first embedded message with a
 /// base64/quoted-printable body stops being one for the parser, or `None`
-/// when there is none (or it cannot be neutralised).
+/// when there is none (or it cannot be neutralised). Such a part may come
+/// back from the parser as a (garbled) nested message or, when the parser
+/// gave up on it, as text running to the end of the buffer.
 fn encoded_message_fix(message: &Message<'_>, bytes: &[u8]) -> Option<Vec<usize>> {
     let mut stack: Vec<(&Message<'_>, usize, Option<usize>)> = vec![(message, 0, None)];
     let mut seen = HashSet::new();
@@ -132,40 +197,39 @@ fn encoded_message_fix(message: &Message<'_>, bytes: &[u8]) -> Option<Vec<usize>
         if !seen.insert((msg as *const Message<'_> as usize, id)) {
             continue;
         }
+        let parent_part = parent.and_then(|p| msg.parts.get(p));
+        let in_digest = parent_part.is_some_and(is_digest);
+        if parser_sees_message(part, in_digest) {
+            let encoded = last_header_range(part, &HeaderName::ContentTransferEncoding)
+                .and_then(|(s, e)| bytes.get(s..e))
+                .map(|v| TransferEncoding::from_header(Some(&String::from_utf8_lossy(v))))
+                .is_some_and(|te| matches!(te, TransferEncoding::Base64 | TransferEncoding::QuotedPrintable));
+            if encoded {
+                // Neutralise "message" in its Content-Type, or "digest" in
+                // the parent's when the part relies on the digest default.
+                let (range, word) = match last_header_range(part, &HeaderName::ContentType) {
+                    Some(range) => (range, b"message".as_slice()),
+                    None => {
+                        (last_header_range(parent_part?, &HeaderName::ContentType)?, b"digest".as_slice())
+                    }
+                };
+                let value = bytes.get(range.0..range.1)?;
+                let positions: Vec<usize> = value
+                    .windows(word.len())
+                    .enumerate()
+                    .filter(|(_, w)| w.eq_ignore_ascii_case(word))
+                    .map(|(i, _)| range.0 + i)
+                    .collect();
+                return (!positions.is_empty()).then_some(positions);
+            }
+        }
         match &part.body {
             PartType::Multipart(children) => {
                 for &child in children.iter().rev() {
                     stack.push((msg, child as usize, Some(id)));
                 }
             }
-            PartType::Message(inner) => {
-                let encoded = last_header_range(part, &HeaderName::ContentTransferEncoding)
-                    .and_then(|(s, e)| bytes.get(s..e))
-                    .map(|v| TransferEncoding::from_header(Some(&String::from_utf8_lossy(v))))
-                    .is_some_and(|te| {
-                        matches!(te, TransferEncoding::Base64 | TransferEncoding::QuotedPrintable)
-                    });
-                if encoded {
-                    // Neutralise "message" in its Content-Type, or "digest" in
-                    // the parent's when the part relies on the digest default.
-                    let (range, word) = match last_header_range(part, &HeaderName::ContentType) {
-                        Some(range) => (range, b"message".as_slice()),
-                        None => {
-                            let parent = msg.parts.get(parent?)?;
-                            (last_header_range(parent, &HeaderName::ContentType)?, b"digest".as_slice())
-                        }
-                    };
-                    let value = bytes.get(range.0..range.1)?;
-                    let positions: Vec<usize> = value
-                        .windows(word.len())
-                        .enumerate()
-                        .filter(|(_, w)| w.eq_ignore_ascii_case(word))
-                        .map(|(i, _)| range.0 + i)
-                        .collect();
-                    return (!positions.is_empty()).then_some(positions);
-                }
-                stack.push((inner, 0, None));
-            }
+            PartType::Message(inner) => stack.push((inner, 0, None)),
             _ => {}
         }
     }
@@ -306,7 +370,10 @@ impl<'a> Walker<'a, '_> {
         if let Buf::Local(bytes) = buf {
             self.crlf = uses_crlf(bytes);
         }
-        with_parsed(buf.bytes(), |parsed| match parsed {
+        let len = buf.bytes().len();
+        let max_markers = (self.limits.max_parts as usize).saturating_mul(2).saturating_add(64);
+        let cut = parse_cut(buf.bytes(), max_markers).unwrap_or(len);
+        with_parsed(&buf.bytes()[..cut], |parsed| match parsed {
             Parsed::Message(message) => self.walk_tree(buf, message, path, depth, nesting, in_archive),
             Parsed::NoHeaders if buf.bytes().iter().all(u8::is_ascii_whitespace) => {
                 self.anomaly("empty-message", path, "embedded message is empty".to_string());
@@ -332,6 +399,16 @@ impl<'a> Walker<'a, '_> {
                 self.raw_fallback(buf, &body, depth + 1);
             }
         });
+        if cut < len && !self.parts_exhausted() {
+            self.record(
+                Reason::OverParts,
+                path,
+                format!(
+                    "more than {max_markers} MIME boundaries or embedded messages; the rest is scanned raw"
+                ),
+            );
+            self.raw_fallback(buf.sub(cut..len), path, depth + 1);
+        }
         self.crlf = outer_crlf;
     }
 
@@ -863,6 +940,18 @@ Content-Transfer-Encoding: base64\n\nU3ViamVjdDogeAoKaGkK\n--b\nContent-Type: ap
     }
 
     #[test]
+    fn base64_embedded_message_as_last_part_keeps_its_boundary() {
+        let raw =
+            b"Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/rfc822\n\
+Content-Transfer-Encoding: base64\n\nU3ViamVjdDogeAoKaGkK\n--b--\n";
+        let ends = with_parsed(raw, |parsed| match parsed {
+            Parsed::Message(m) => m.parts.iter().map(|p| p.offset_end as usize).collect::<Vec<_>>(),
+            _ => vec![],
+        });
+        assert_eq!(&raw[..ends[1]], &raw[..raw.len() - 7]);
+    }
+
+    #[test]
     fn deeply_nested_messages_are_dropped_without_recursion() {
         let mut raw = Vec::new();
         for _ in 0..200_000 {
@@ -871,6 +960,14 @@ Content-Transfer-Encoding: base64\n\nU3ViamVjdDogeAoKaGkK\n--b\nContent-Type: ap
         raw.extend_from_slice(b"Subject: x\n\nhi\n");
         let parts = parse_types(&raw);
         assert_eq!(parts, ["message"]);
+    }
+
+    #[test]
+    fn parse_stops_after_the_allowed_number_of_part_markers() {
+        let raw = b"Subject: x\n\n--a\nmessage/rfc822\nthe GLOBAL view\n--b\n";
+        assert_eq!(parse_cut(raw, 3), Some(raw.len() - 4));
+        assert_eq!(parse_cut(raw, 2), Some(raw.len() - 20));
+        assert_eq!(parse_cut(raw, 4), None);
     }
 
     #[test]

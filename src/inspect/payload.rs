@@ -235,7 +235,6 @@ impl<'a> Walker<'a, '_> {
         let archive_budget = (bytes.len() as u64).saturating_mul(ratio).max(RATIO_FLOOR);
         let mut archive_out: u64 = 0;
         let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
-        let mut overlap_reported = false;
         let total = dir.entries.len();
         for (index, entry) in dir.entries.iter().enumerate() {
             let member_path = format!("{path}!{}", entry.name);
@@ -290,19 +289,19 @@ impl<'a> Walker<'a, '_> {
                 }
             };
             if spans.iter().any(|s| s.start < located.span.end && located.span.start < s.end) {
-                if !overlap_reported {
-                    overlap_reported = true;
-                    self.record(
-                        Reason::ExpansionRatio,
-                        path,
-                        format!(
-                            "ZIP members share data (overlapping-entry bomb); member {} of {total} and later overlapping ones not read",
-                            index + 1
-                        ),
-                    );
-                }
+                // Members sharing data are the overlapping-entry bomb: the
+                // archive is hostile, nothing from here on is read.
+                self.record(
+                    Reason::ExpansionRatio,
+                    path,
+                    format!(
+                        "ZIP members share data (overlapping-entry bomb); stopped at member {} of {}",
+                        index + 1,
+                        dir.declared
+                    ),
+                );
                 self.part_info(info);
-                continue;
+                return;
             }
             spans.push(located.span.clone());
             if located.name_differs {

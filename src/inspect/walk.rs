@@ -351,6 +351,11 @@ impl<'a, 'l> Walker<'a, 'l> {
         true
     }
 
+    /// Whether the part limit has been reached (and recorded).
+    pub fn parts_exhausted(&self) -> bool {
+        self.parts_exhausted
+    }
+
     /// Counts one more archive member across the message.
     pub fn admit_member(&mut self, path: &str) -> bool {
         if self.members >= self.limits.max_archive_members {

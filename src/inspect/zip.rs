@@ -138,9 +138,7 @@ pub(super) fn read_directory(data: &[u8], max_entries: usize) -> Result<Director
     let is_cd = |at: u64| {
         usize::try_from(at).ok().and_then(|a| data.get(a..a.checked_add(4)?)) == Some(b"PK\x01\x02")
     };
-    let (cd_start, prepended) = if declared == 0 {
-        (cd_offset, 0)
-    } else if is_cd(cd_offset) {
+    let (cd_start, prepended) = if declared == 0 || is_cd(cd_offset) {
         (cd_offset, 0)
     } else {
         let actual = cd_end.checked_sub(cd_size).ok_or(bad("directory size"))?;
