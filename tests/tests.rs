@@ -8,4 +8,5 @@ mod hostile;
 mod hostile_inputs;
 mod mime_seeds;
 mod mta;
+mod pipeline;
 mod server;
