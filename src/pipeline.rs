@@ -105,6 +105,7 @@ impl Pipeline {
             coverage: CoverageReport { complete: f.uninspectable.is_empty(), uninspectable: f.uninspectable },
             anomalies: f.anomalies,
             parts: f.parts,
+            targets: f.targets,
             timings: f.timings,
         }
     }

@@ -1,14 +1,14 @@
 //! The inspection engine: raw bytes → walk → YARA and regex hits → rules built from rules.
 //! Synchronous and free of I/O, so the daemon, `scan` and `test` run exactly this.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
 use super::hit::{Engine, Hit};
-use super::report::{MessageFacts, Timings};
+use super::report::{MessageFacts, TargetCount, Timings};
 use super::yara::ScanContext;
 use super::{Anomaly, Limits, PartInfo, Reason, Target, TargetKind, Uninspectable, walk};
 use crate::milter::Envelope;
@@ -18,6 +18,7 @@ use crate::rules::RuleSet;
 #[derive(Debug, Clone)]
 pub struct Findings {
     pub message: MessageFacts,
+    pub targets: BTreeMap<String, TargetCount>,
     pub hits: Vec<Hit>,
     pub uninspectable: Vec<Uninspectable>,
     pub anomalies: Vec<Anomaly>,
@@ -64,8 +65,16 @@ impl Inspector {
         let yara_done = Instant::now();
         resolve_requirements(&self.rules, &mut hits);
         let micros = |d: Duration| d.as_micros().min(u128::from(u64::MAX)) as u64;
+        let mut targets: BTreeMap<String, TargetCount> = BTreeMap::new();
+        for t in &walked.targets {
+            let name = serde_json::to_value(t.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let e = targets.entry(name).or_default();
+            e.count += 1;
+            e.bytes += t.data.len() as u64;
+        }
         Findings {
             message: facts(raw, &walked.targets),
+            targets,
             hits,
             uninspectable,
             anomalies: walked.anomalies,

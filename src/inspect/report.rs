@@ -89,6 +89,13 @@ pub struct CoverageReport {
     pub uninspectable: Vec<Uninspectable>,
 }
 
+/// How many targets of one kind were scanned, and their bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetCount {
+    pub count: u64,
+    pub bytes: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// Format version of this structure.
@@ -107,6 +114,9 @@ pub struct Report {
     pub coverage: CoverageReport,
     pub anomalies: Vec<Anomaly>,
     pub parts: Vec<PartInfo>,
+    /// What was scanned, by target kind (`text`, `url`, `attachment`, …).
+    #[serde(default)]
+    pub targets: std::collections::BTreeMap<String, TargetCount>,
     pub timings: Timings,
 }
 

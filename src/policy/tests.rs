@@ -48,6 +48,7 @@ fn report(outcome: &Outcome, hits: Vec<Hit>, uninspectable: Vec<Uninspectable>) 
         coverage: CoverageReport { complete: uninspectable.is_empty(), uninspectable },
         anomalies: vec![],
         parts: vec![],
+        targets: Default::default(),
         timings: Timings::default(),
     }
 }
