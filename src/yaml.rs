@@ -1,8 +1,12 @@
-//! The one place that parses YAML (configuration and regex rule files).
+//! The one place that parses YAML (configuration, regex rule files, test expectations).
 //!
 //! Every error names the file and the line:column it points at, because "invalid type" without
 //! a place is useless in a 200-line config. Values that can be wrong on their own (an address,
 //! a duration) are checked while deserializing, so their errors carry the position too.
+//!
+//! Two readers sit behind this module: [`from_str`] deserializes a whole document (serde, first
+//! error), and [`tree`] keeps every node's position so a checker can walk a document and report
+//! *all* its problems (rule files, `check` on a config).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -51,6 +55,43 @@ pub fn from_str<T: DeserializeOwned>(text: &str, origin: &Path) -> Result<T, Yam
             column: loc.as_ref().map(|l| l.column()),
             message,
         }
+    })
+}
+
+pub use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
+pub use marked_yaml::{Node, Span};
+
+/// 1-based line and column of a node's start.
+pub fn position(span: &Span) -> Option<(usize, usize)> {
+    span.start().map(|m| (m.line(), m.column()))
+}
+
+/// Parses a document into a tree of nodes that know their positions.
+pub fn tree(text: &str) -> Result<Node, (Option<(usize, usize)>, String)> {
+    use marked_yaml::LoadError::*;
+    marked_yaml::parse_yaml(0, text).map_err(|e| {
+        let (marker, msg) = match &e {
+            TopLevelMustBeMapping(m) => (Some(*m), "the top level must be a mapping".to_string()),
+            TopLevelMustBeSequence(m) => (Some(*m), "the top level must be a list".to_string()),
+            UnexpectedAnchor(m) => (Some(*m), "anchors are not supported".to_string()),
+            MappingKeyMustBeScalar(m) => (Some(*m), "mapping keys must be plain values".to_string()),
+            UnexpectedTag(m) => (Some(*m), "YAML tags are not supported".to_string()),
+            ScanError(m, se) => (Some(*m), se.info().to_string()),
+            DuplicateKey(inner) => {
+                (inner.key.span().start().copied(), format!("duplicate key `{}`", inner.key.as_str()))
+            }
+            #[allow(unreachable_patterns)]
+            other => (None, other.to_string()),
+        };
+        (marker.map(|m| (m.line(), m.column())), msg)
+    })
+}
+
+/// Deserializes one node of a [`tree`] (serde), with the position of the first problem.
+pub fn from_node<T: DeserializeOwned>(node: &Node) -> Result<T, (Option<(usize, usize)>, String)> {
+    marked_yaml::from_node::<T>(node).map_err(|e| {
+        let at = e.start_mark().map(|m| (m.line(), m.column()));
+        (at, e.to_string())
     })
 }
 

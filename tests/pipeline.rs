@@ -34,7 +34,9 @@ fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for c in data.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
             if i <= c.len() {
                 out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -92,8 +94,11 @@ async fn forged_verdict_headers_are_removed() {
     let mut c = server.client().await;
     let forged = format!("X-Inspect-Verdict: accept score=0 rules=\nx-inspect-coverage: complete\n{CLEAN}");
     let out = c.send(&Message::from_eml(forged.as_bytes())).await.unwrap();
-    let deletes: Vec<&Response> =
-        out.modifications.iter().filter(|m| matches!(m, Response::ChangeHeader { value, .. } if value.is_empty())).collect();
+    let deletes: Vec<&Response> = out
+        .modifications
+        .iter()
+        .filter(|m| matches!(m, Response::ChangeHeader { value, .. } if value.is_empty()))
+        .collect();
     assert_eq!(deletes.len(), 2, "{out:?}");
     server.stop().await;
 }
@@ -136,7 +141,10 @@ async fn scan_and_the_daemon_agree() {
         let name = path.display();
         let decision = report["decision"].as_str().unwrap();
         let verdict = header(&out, "X-Inspect-Verdict");
-        assert!(verdict.starts_with(&format!("{decision} score={} ", report["score"])), "{name}: {verdict} vs {report}");
+        assert!(
+            verdict.starts_with(&format!("{decision} score={} ", report["score"])),
+            "{name}: {verdict} vs {report}"
+        );
         let rules: Vec<&str> = report["hits"]
             .as_array()
             .unwrap()
@@ -152,7 +160,11 @@ async fn scan_and_the_daemon_agree() {
         }
         assert!(verdict.ends_with(&format!("rules={}", unique.join(","))), "{name}: {verdict} vs {unique:?}");
         let coverage = header(&out, "X-Inspect-Coverage");
-        assert_eq!(coverage == "complete", report["coverage"]["complete"].as_bool().unwrap(), "{name}: {coverage}");
+        assert_eq!(
+            coverage == "complete",
+            report["coverage"]["complete"].as_bool().unwrap(),
+            "{name}: {coverage}"
+        );
         let expected_action = match decision {
             "reject" => "reply",
             "quarantine" => "hold",

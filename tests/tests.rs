@@ -2,6 +2,7 @@
 
 mod support;
 
+mod cli;
 mod fuzz_seeds;
 mod golden;
 mod hostile;
@@ -9,4 +10,5 @@ mod hostile_inputs;
 mod mime_seeds;
 mod mta;
 mod pipeline;
+mod rule_pack;
 mod server;

@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, all sharing the exit codes of the design —
 //! 0 success, 1 "the check found something", 2 error (cannot read, load or connect).
 
+mod check;
 mod detection;
 mod scan;
 mod serve;
@@ -35,6 +36,9 @@ pub enum Command {
     /// Run rule test cases (NAME.eml + NAME.expect.yaml, or inline *.cases.yaml) through the
     /// daemon's pipeline.
     Test(test::TestArgs),
+    /// Validate the configuration and every rule file, reporting every problem with its place;
+    /// or, with --connect, negotiate with a running milter and show what it offers.
+    Check(check::CheckArgs),
 }
 
 /// Success.
@@ -52,6 +56,7 @@ pub fn main() -> ExitCode {
         Command::Scan(args) => scan::run(args),
         Command::Detection(args) => detection::run(args),
         Command::Test(args) => test::run(args),
+        Command::Check(args) => check::run(args),
     };
     ExitCode::from(code)
 }

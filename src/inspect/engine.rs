@@ -67,7 +67,10 @@ impl Inspector {
         let micros = |d: Duration| d.as_micros().min(u128::from(u64::MAX)) as u64;
         let mut targets: BTreeMap<String, TargetCount> = BTreeMap::new();
         for t in &walked.targets {
-            let name = serde_json::to_value(t.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+            let name = serde_json::to_value(t.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
             let e = targets.entry(name).or_default();
             e.count += 1;
             e.bytes += t.data.len() as u64;

@@ -23,8 +23,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
-use marked_yaml::{Node, Span};
+use crate::yaml::{self, MarkedMappingNode, MarkedScalarNode, Node, Span};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 use super::RuleAction;
@@ -169,16 +168,15 @@ const RULE_KEYS: &[&str] = &[
 ];
 
 fn at(span: &Span) -> Option<(usize, usize)> {
-    span.start().map(|m| (m.line(), m.column()))
+    yaml::position(span)
 }
 
 /// Parses one regex rule file, appending every problem to `diags`. The caller refuses the
 /// whole set when any error was reported.
 pub fn parse_file(origin: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Vec<RegexRule> {
-    let root = match marked_yaml::parse_yaml(0, text) {
+    let root = match yaml::tree(text) {
         Ok(n) => n,
-        Err(e) => {
-            let (pos, msg) = load_error(&e);
+        Err((pos, msg)) => {
             diags.push(Diagnostic::error(code::YAML_SYNTAX, origin, pos, msg));
             return Vec::new();
         }
@@ -229,22 +227,6 @@ pub fn parse_file(origin: &str, text: &str, diags: &mut Vec<Diagnostic>) -> Vec<
         out.extend(parse_rule(origin, rule, diags));
     }
     out
-}
-
-fn load_error(e: &marked_yaml::LoadError) -> (Option<(usize, usize)>, String) {
-    use marked_yaml::LoadError::*;
-    let (marker, msg) = match e {
-        TopLevelMustBeMapping(m) => (Some(m), "the top level must be a mapping".to_string()),
-        TopLevelMustBeSequence(m) => (Some(m), "the top level must be a list".to_string()),
-        UnexpectedAnchor(m) => (Some(m), "anchors are not supported".to_string()),
-        MappingKeyMustBeScalar(m) => (Some(m), "mapping keys must be plain values".to_string()),
-        UnexpectedTag(m) => (Some(m), "YAML tags are not supported".to_string()),
-        ScanError(m, se) => (Some(m), se.info().to_string()),
-        DuplicateKey(inner) => (inner.key.span().start(), format!("duplicate key `{}`", inner.key.as_str())),
-        #[allow(unreachable_patterns)]
-        other => (None, other.to_string()),
-    };
-    (marker.map(|m| (m.line(), m.column())), msg)
 }
 
 fn parse_rule(origin: &str, rule: &MarkedMappingNode, diags: &mut Vec<Diagnostic>) -> Option<RegexRule> {

@@ -1,0 +1,146 @@
+//! The command line as users run it: the real binary on fixtures, its output and exit codes.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_inspect-milter"))
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Golden diagnostics: each directory of `tests/fixtures/check/` holds broken rules (and maybe
+/// a config) and the `check` output expected for them. `UPDATE_GOLDEN=1` rewrites the expected
+/// files; a mismatch writes `expected.actual` and every case is reported at once.
+#[test]
+fn check_diagnostics_match_their_golden_files() {
+    let dir = root().join("tests/fixtures/check");
+    let mut cases: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    cases.sort();
+    assert!(cases.len() >= 5);
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    let mut failures = Vec::new();
+    for case in &cases {
+        let mut cmd = bin();
+        cmd.current_dir(case).args(["check", "--color", "never"]);
+        if case.join("config.yaml").exists() {
+            cmd.args(["--config", "config.yaml"]);
+        }
+        let out = cmd.arg("rules").output().unwrap();
+        let got = format!("{}exit {}\n", stdout(&out), out.status.code().unwrap_or(-1));
+        let expected_path = case.join("expected.out");
+        if update {
+            std::fs::write(&expected_path, &got).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if got != expected {
+            std::fs::write(case.join("expected.actual"), &got).unwrap();
+            failures.push(format!("{}:\n--- expected\n{expected}--- got\n{got}", case.display()));
+        } else {
+            let _ = std::fs::remove_file(case.join("expected.actual"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn check_strict_turns_warnings_into_exit_1_and_json_has_codes() {
+    let case = root().join("tests/fixtures/check/clean");
+    let out = bin().current_dir(&case).args(["check", "rules"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = bin().current_dir(&case).args(["check", "--strict", "rules"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "a stray file in the rules directory is a warning");
+    let out = bin().current_dir(&case).args(["check", "--json", "rules"]).output().unwrap();
+    let line: serde_json::Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(line["code"], "L002");
+    assert_eq!(line["severity"], "warning");
+}
+
+#[test]
+fn scan_exit_codes_follow_the_decision() {
+    let dir = super::support::lab::TempDir::new("scan");
+    let clean = dir.0.join("clean.eml");
+    std::fs::write(&clean, "From: a@example.org\nSubject: lunch\n\nnoon?\n").unwrap();
+    let eicar = dir.0.join("eicar.eml");
+    std::fs::write(&eicar, super::pipeline::eicar_message()).unwrap();
+    let out = bin().args(["scan"]).arg(&clean).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).contains(": accept"));
+    let out = bin().args(["scan"]).arg(&clean).arg(&eicar).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "the worst code wins");
+    assert!(stdout(&out).contains("eicar_test_file"), "{}", stdout(&out));
+    let out = bin().args(["scan"]).arg(&clean).arg(dir.0.join("missing.eml")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin().args(["scan", "--rules", "/nonexistent/rules"]).arg(&clean).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "rules that cannot load are an error");
+}
+
+#[test]
+fn test_command_reports_failures_with_why_and_exit_codes() {
+    let dir = super::support::lab::TempDir::new("cases");
+    let rules = dir.0.join("rules");
+    std::fs::create_dir_all(rules.join("tests")).unwrap();
+    std::fs::write(
+        rules.join("r.yaml"),
+        "rules:\n  - id: lunch\n    targets: [subject]\n    pattern: lunch\n    score: 5\n",
+    )
+    .unwrap();
+    let case = |name: &str, subject: &str, expect: &str| {
+        std::fs::write(rules.join("tests").join(format!("{name}.eml")), format!("Subject: {subject}\n\nx\n"))
+            .unwrap();
+        std::fs::write(rules.join("tests").join(format!("{name}.expect.yaml")), expect).unwrap();
+    };
+    case("hit", "lunch", "decision: tag\nhits: [lunch]\n");
+    case("miss", "dinner", "decision: accept\nnot_hits: [lunch]\ncoverage: complete\n");
+    let out = bin().current_dir(&dir.0).args(["test", "rules/tests", "--color", "never"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with("2 passed, 0 failed\n"), "{}", stdout(&out));
+    case("wrong", "lunch", "decision: accept\nnot_hits: [lunch]\n");
+    let junit = dir.0.join("junit.xml");
+    let out = bin()
+        .current_dir(&dir.0)
+        .args(["test", "rules/tests", "--color", "never", "--junit"])
+        .arg(&junit)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("FAIL  wrong"), "{text}");
+    assert!(text.contains("decision: expected accept, got tag (score 5)"), "{text}");
+    assert!(text.contains("not_hits: `lunch` hit at part 0 (subject)"), "{text}");
+    assert!(text.contains("hit lunch [Regex] score=5"), "{text}");
+    assert!(text.ends_with("2 passed, 1 failed\n"), "{text}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("tests=\"3\" failures=\"1\"") && xml.contains("<failure"), "{xml}");
+    let out = bin()
+        .current_dir(&dir.0)
+        .args(["test", "rules/tests", "--filter", "hit", "--json"])
+        .output()
+        .unwrap();
+    let last: serde_json::Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    assert_eq!((last["passed"].as_u64(), last["failed"].as_u64()), (Some(1), Some(0)));
+    std::fs::write(rules.join("tests").join("typo.expect.yaml"), "decison: accept\n").unwrap();
+    std::fs::write(rules.join("tests").join("typo.eml"), "Subject: x\n\ny\n").unwrap();
+    let out = bin().current_dir(&dir.0).args(["test", "rules/tests", "--color", "never"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "a broken expectation is an error");
+    assert!(stdout(&out).contains("typo.expect.yaml:1:1: unknown field `decison`"), "{}", stdout(&out));
+}
+
+#[test]
+fn serve_refuses_a_bad_config_with_exit_2() {
+    let dir = super::support::lab::TempDir::new("serve");
+    let conf = dir.0.join("c.yaml");
+    std::fs::write(&conf, "listen: inet:127.0.0.1:1\ntimeouts:\n  idel: 5m\n").unwrap();
+    let out = bin().args(["serve", "--config"]).arg(&conf).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("c.yaml:3:3") && err.contains("idel"), "{err}");
+}
