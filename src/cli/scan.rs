@@ -1,64 +1,196 @@
 //! `inspect-milter scan FILE.eml…`: the full pipeline offline — the same code the daemon runs —
-//! with the decision and why for each message, as text or `--json`.
+//! with the decision and why for each message: every hit with its rule, engine, part, content
+//! type, file name, offset and snippet; coverage; anomalies; the score against the thresholds;
+//! and the headers and SMTP reply the daemon would produce. `--json` prints the report.
+//!
+//! One file (or `-` for standard input) gets the full explanation; several files or a
+//! directory get one line each and a summary, scanned in parallel with rules compiled once.
 //!
 //! Exit code: 0 when every message is accepted, 1 when any gets `tag` or stronger, 2 when a
 //! file cannot be read or the configuration or rules cannot be loaded.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use clap::Args;
 
+use super::test::CaseEnvelope;
 use super::{EXIT_ERROR, EXIT_FOUND, EXIT_OK, RulesArgs};
 use crate::inspect::{Decision, Report};
-use crate::milter::Envelope;
+use crate::milter::{Action, HeaderChange, Verdict};
+use crate::pipeline::Pipeline;
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Messages to scan (`-` reads standard input).
+    /// Messages or directories to scan (`-` reads standard input).
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     #[command(flatten)]
     pub rules: RulesArgs,
-    /// Print the full report of each message as JSON (one object per line).
+    /// Print each message's full report as JSON (one object per line).
     #[arg(long)]
     pub json: bool,
+    /// Envelope sender.
+    #[arg(long, value_name = "ADDR")]
+    pub from: Option<String>,
+    /// Envelope recipient (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub rcpt: Vec<String>,
+    /// Client IP address.
+    #[arg(long, value_name = "IP")]
+    pub client: Option<String>,
+    /// Client host name as the MTA resolved it.
+    #[arg(long, value_name = "NAME")]
+    pub client_name: Option<String>,
+    /// HELO/EHLO name.
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+    /// TLS version of the hop, e.g. TLSv1.3 (absent: cleartext).
+    #[arg(long, value_name = "VERSION")]
+    pub tls_version: Option<String>,
+    /// TLS cipher of the hop.
+    #[arg(long, value_name = "NAME")]
+    pub cipher: Option<String>,
+    /// The client authenticated (SMTP AUTH) as USER.
+    #[arg(long, value_name = "USER")]
+    pub authenticated: Option<String>,
+}
+
+struct Scanned {
+    name: String,
+    result: Result<Report, String>,
+    raw_len: usize,
+    /// Kept only when one message is explained in full (the verdict needs its headers).
+    raw: Option<Vec<u8>>,
 }
 
 pub fn run(args: ScanArgs) -> u8 {
-    let pipeline = match args.rules.pipeline(None) {
-        Ok((p, _)) => p,
+    let (pipeline, _) = match args.rules.pipeline(None) {
+        Ok(p) => p,
         Err(code) => return code,
     };
+    let envelope = CaseEnvelope {
+        from: args.from.clone(),
+        rcpt: args.rcpt.clone(),
+        client: args.client.clone(),
+        client_name: args.client_name.clone(),
+        helo: args.helo.clone(),
+        tls_version: args.tls_version.clone(),
+        cipher: args.cipher.clone(),
+        authenticated: args.authenticated.clone(),
+    }
+    .to_envelope();
+    let mut files = Vec::new();
     let mut worst = EXIT_OK;
+    for f in &args.files {
+        if f.is_dir() {
+            if let Err(e) = collect(f, &mut files) {
+                eprintln!("inspect-milter: {}: {e}", f.display());
+                worst = EXIT_ERROR;
+            }
+        } else {
+            files.push(f.clone());
+        }
+    }
+    let detailed = files.len() == 1 && !args.files.iter().any(|f| f.is_dir());
+    let results = scan_all(&pipeline, &files, &envelope, detailed);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for path in &args.files {
-        let raw = match read(path) {
+    let mut by: std::collections::BTreeMap<Decision, usize> = std::collections::BTreeMap::new();
+    for s in &results {
+        let report = match &s.result {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("inspect-milter: {}: {e}", path.display());
+                eprintln!("inspect-milter: {}: {e}", s.name);
                 worst = worst.max(EXIT_ERROR);
                 continue;
             }
         };
-        let report = pipeline.run(&raw, &Envelope::default(), false, raw.len() as u64);
+        *by.entry(report.decision).or_default() += 1;
         if report.decision != Decision::Accept {
             worst = worst.max(EXIT_FOUND);
         }
         let written = if args.json {
-            serde_json::to_string(&report).map_err(std::io::Error::other).and_then(|j| writeln!(out, "{j}"))
+            serde_json::to_string(report).map_err(std::io::Error::other).and_then(|j| writeln!(out, "{j}"))
+        } else if detailed {
+            let raw = s.raw.as_deref().unwrap_or_default();
+            write_detail(&mut out, &s.name, report, &pipeline.verdict(report, raw), &pipeline)
         } else {
-            write_human(&mut out, &path.display().to_string(), &report)
+            writeln!(
+                out,
+                "{:<10} score={:<4} {} {}",
+                report.decision,
+                report.score,
+                s.name,
+                summary_line(report, s.raw_len)
+            )
         };
         if written.is_err() {
             return EXIT_ERROR;
         }
     }
+    if !args.json && !detailed {
+        let counts: Vec<String> = by.iter().map(|(d, n)| format!("{d}={n}")).collect();
+        let _ = writeln!(out, "{} message(s): {}", results.len(), counts.join(" "));
+    }
     worst
 }
 
-fn read(path: &PathBuf) -> std::io::Result<Vec<u8>> {
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir)?.filter_map(Result::ok).map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            collect(&p, out)?;
+        } else if p.is_file() {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Scans every file on one thread per CPU; results keep the order of `files`.
+fn scan_all(
+    pipeline: &Pipeline,
+    files: &[PathBuf],
+    envelope: &crate::milter::Envelope,
+    keep_raw: bool,
+) -> Vec<Scanned> {
+    let results = Mutex::new(Vec::with_capacity(files.len()));
+    let next = AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(files.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let name = path.display().to_string();
+                    let scanned = match read(path) {
+                        Ok(raw) => Scanned {
+                            name,
+                            raw_len: raw.len(),
+                            result: Ok(pipeline.run(&raw, envelope, false, raw.len() as u64)),
+                            raw: keep_raw.then_some(raw),
+                        },
+                        Err(e) => Scanned { name, raw_len: 0, result: Err(e.to_string()), raw: None },
+                    };
+                    if let Ok(mut r) = results.lock() {
+                        r.push((path.clone(), scanned));
+                    }
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    let order: std::collections::HashMap<&PathBuf, usize> =
+        files.iter().enumerate().map(|(i, p)| (p, i)).collect();
+    results.sort_by_key(|(p, _)| order.get(p).copied().unwrap_or(usize::MAX));
+    results.into_iter().map(|(_, s)| s).collect()
+}
+
+fn read(path: &Path) -> std::io::Result<Vec<u8>> {
     if path.as_os_str() == "-" {
         let mut buf = Vec::new();
         std::io::stdin().read_to_end(&mut buf)?;
@@ -68,33 +200,86 @@ fn read(path: &PathBuf) -> std::io::Result<Vec<u8>> {
     }
 }
 
-fn write_human(out: &mut impl Write, name: &str, r: &Report) -> std::io::Result<()> {
-    let dry = if r.dry_run { " (dry run)" } else { "" };
-    writeln!(out, "{name}: {}{dry} score={}", r.decision, r.score)?;
+fn summary_line(r: &Report, size: usize) -> String {
+    let rules = r.deciding_rules().join(",");
+    let mut s = format!("size={size}");
+    if !rules.is_empty() {
+        s.push_str(&format!(" rules={rules}"));
+    }
+    if !r.coverage.complete {
+        let reasons: Vec<String> = r.coverage.uninspectable.iter().map(|u| u.reason.to_string()).collect();
+        s.push_str(&format!(" uninspected={}", reasons.join(",")));
+    }
+    s
+}
+
+fn write_detail(
+    out: &mut impl Write,
+    name: &str,
+    r: &Report,
+    v: &Verdict,
+    p: &Pipeline,
+) -> std::io::Result<()> {
+    let pol = &p.policy;
+    let dry = if r.dry_run { " (dry run: only headers are added)" } else { "" };
+    writeln!(out, "{name}")?;
+    writeln!(out, "  decision   {}{dry}", r.decision)?;
+    writeln!(
+        out,
+        "  score      {} (tag at {}, quarantine at {}, reject at {})",
+        r.score, pol.tag_at, pol.quarantine_at, pol.reject_at
+    )?;
     for reason in &r.reasons {
         writeln!(out, "  why        {reason}")?;
     }
-    for h in &r.hits {
-        let at = h.offset.map(|o| format!(" @{o}")).unwrap_or_default();
-        let file = h.filename.as_deref().map(|f| format!(" {f:?}")).unwrap_or_default();
-        writeln!(
-            out,
-            "  hit        {} [{:?}] score={} part={} {}{}{}{}",
-            h.rule,
-            h.engine,
-            h.score,
-            h.part_path,
-            h.target,
-            file,
-            at,
-            if h.snippet.is_empty() { String::new() } else { format!(": {}", h.snippet) }
-        )?;
+    if let Some(tls) = &r.envelope.tls {
+        writeln!(out, "  transport  {} {}", tls.version, tls.cipher.as_deref().unwrap_or(""))?;
     }
+    if !r.hits.is_empty() {
+        writeln!(out, "  hits")?;
+    }
+    for h in &r.hits {
+        let action = h.action.map(|a| format!(" action={a}")).unwrap_or_default();
+        writeln!(out, "    {} [{:?}] score={}{action}", h.rule, h.engine, h.score)?;
+        let ct = h.content_type.as_deref().map(|c| format!(" type={c}")).unwrap_or_default();
+        let file =
+            h.filename.as_deref().map(|f| format!(" file={}", crate::logline::escape(f))).unwrap_or_default();
+        let at = h.offset.map(|o| format!(" offset={o}")).unwrap_or_default();
+        writeln!(out, "      part={} target={}{ct}{file}{at}", h.part_path, h.target)?;
+        if !h.snippet.is_empty() {
+            writeln!(out, "      {}", h.snippet)?;
+        }
+    }
+    writeln!(out, "  coverage   {}", if r.coverage.complete { "complete" } else { "partial" })?;
     for u in &r.coverage.uninspectable {
-        writeln!(out, "  uninspected {} part={}: {}", u.reason, u.part_path, u.detail)?;
+        writeln!(out, "    {} part={}: {}", u.reason, u.part_path, u.detail)?;
+    }
+    if !r.anomalies.is_empty() {
+        writeln!(out, "  anomalies")?;
     }
     for a in &r.anomalies {
-        writeln!(out, "  anomaly    {} part={}: {}", a.code, a.part_path, a.detail)?;
+        writeln!(out, "    {} part={}: {}", a.code, a.part_path, a.detail)?;
     }
-    Ok(())
+    writeln!(out, "  the daemon would")?;
+    for h in &v.headers {
+        match h {
+            HeaderChange::Add { name, value } => writeln!(out, "    add header     {name}: {value}")?,
+            HeaderChange::Insert { name, value, .. } => writeln!(out, "    insert header  {name}: {value}")?,
+            HeaderChange::Change { index, name, value } if value.is_empty() => {
+                writeln!(out, "    delete header  {name} #{index} (a copy that came with the message)")?
+            }
+            HeaderChange::Change { index, name, value } => {
+                writeln!(out, "    change header  {name} #{index}: {value}")?
+            }
+        }
+    }
+    match &v.action {
+        Action::Accept => writeln!(out, "    accept the message")?,
+        Action::Quarantine(why) => writeln!(out, "    hold the message in the MTA's queue ({why})")?,
+        Action::Reject(Some(reply)) | Action::Tempfail(Some(reply)) => writeln!(out, "    reply {reply}")?,
+        Action::Reject(None) => writeln!(out, "    reject with the MTA's default reply")?,
+        Action::Tempfail(None) => writeln!(out, "    tempfail with the MTA's default reply")?,
+        Action::Discard => writeln!(out, "    discard the message")?,
+    }
+    writeln!(out, "  scanned in {:.1} ms", r.timings.total_us as f64 / 1000.0)
 }

@@ -69,6 +69,7 @@ pub enum ExpectCoverage {
 }
 
 /// The envelope and transport a case is delivered with.
+/// Also built from `scan`'s flags.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CaseEnvelope {
