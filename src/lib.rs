@@ -16,8 +16,11 @@
 //! - [`inspect`]: the MIME walk into targets and coverage, the YARA and regex engines, the report.
 //! - [`rules`]: loading and compiling rule files, with diagnostics at file:line:column.
 //! - [`policy`]: from findings to a decision, and from the decision to milter actions.
+//! - [`quarantine`]: the store of held messages (atomic, shared by daemon and CLI) and the
+//!   review commands.
 //! - [`pipeline`]: bytes → report → verdict, the same for the daemon, `scan` and `test`.
 //! - [`logline`]: the one summary line per message, escaped.
+//! - [`metrics`]: counters and histograms, and the optional Prometheus listener.
 
 pub mod cli;
 pub mod config;
@@ -25,10 +28,12 @@ pub mod config;
 pub mod fuzzing;
 pub mod inspect;
 pub mod logline;
+pub mod metrics;
 pub mod milter;
 pub mod mta;
 pub mod pipeline;
 pub mod policy;
+pub mod quarantine;
 pub mod rules;
 pub mod server;
 pub mod yaml;

@@ -22,7 +22,9 @@ pub fn escape(value: &str) -> String {
     s
 }
 
-pub fn message(r: &Report) {
+/// `action` is what the MTA was told (`accept`, `hold`, `discard`, `reply 550`, …);
+/// `quarantine_id` the store entry, when the message was quarantined.
+pub fn message(r: &Report, action: &str, quarantine_id: Option<&str>) {
     let e = &r.envelope;
     let coverage = if r.coverage.complete {
         "complete".to_string()
@@ -50,6 +52,8 @@ pub fn message(r: &Report) {
         coverage = %escape(&coverage),
         size = r.message.received_bytes,
         scan_ms = r.timings.total_us / 1000,
+        action = %escape(action),
+        quarantine_id = %quarantine_id.unwrap_or("-"),
         "message"
     );
 }

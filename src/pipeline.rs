@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::config::policy::PolicyConfig;
+use crate::config::quarantine::QuarantineMode;
 use crate::inspect::engine::Inspector;
 use crate::inspect::report::REPORT_VERSION;
 use crate::inspect::{CoverageReport, Reason, Report, Uninspectable};
-use crate::milter::{EndOfMessage, Envelope, Filter, FilterError, Verdict};
+use crate::milter::{Action, EndOfMessage, Envelope, Filter, FilterError, SmtpReply, Verdict};
 use crate::policy;
+use crate::quarantine::{Id, Location, NewEntry, Store};
 use crate::rules::diag::Diagnostic;
 use crate::rules::{self, CompileOptions, RuleSet};
 
@@ -116,15 +118,142 @@ impl Pipeline {
     }
 }
 
-/// The daemon's filter: the pipeline, plus one summary log line per message.
+/// The daemon's filter: the pipeline, the quarantine store, and one summary log line per
+/// message.
 pub struct InspectFilter {
     pub pipeline: Pipeline,
+    /// Where quarantined messages go; `None` only where no message may be held (tests that
+    /// never quarantine). A quarantine decision without a store tempfails.
+    pub store: Option<Store>,
+    pub mode: QuarantineMode,
+}
+
+impl InspectFilter {
+    /// A filter with the quarantine store of `config`, opened (and created) now: a daemon that
+    /// cannot keep what it quarantines must not start.
+    pub fn open(pipeline: Pipeline, config: &Config) -> Result<InspectFilter, crate::quarantine::StoreError> {
+        let store = Store::open(&config.quarantine.dir)?;
+        Ok(InspectFilter { pipeline, store: Some(store), mode: config.quarantine.mode })
+    }
 }
 
 impl Filter for InspectFilter {
     fn end_of_message(&self, m: &EndOfMessage) -> Result<Verdict, FilterError> {
         let report = self.pipeline.run(&m.message, &m.envelope, m.truncated, m.received_bytes);
-        crate::logline::message(&report);
-        Ok(self.pipeline.verdict(&report, &m.message))
+        let mut verdict = self.pipeline.verdict(&report, &m.message);
+        let mut held = None;
+        if matches!(verdict.action, Action::Quarantine(_)) {
+            let location = location(self.mode, m.truncated);
+            let kept = match &self.store {
+                None => Err("no quarantine store".to_string()),
+                Some(store) => {
+                    let bytes: &[u8] = if location == Location::Mta { b"" } else { &m.message };
+                    let mut entry = NewEntry::from_report(
+                        serde_json::to_value(&report).unwrap_or_default(),
+                        std::time::SystemTime::now(),
+                    );
+                    entry.location = location;
+                    store.put(bytes, entry).map_err(|e| e.to_string())
+                }
+            };
+            if let Err(e) = &kept {
+                tracing::warn!(
+                    queue_id = %crate::logline::escape(m.envelope.queue_id.as_deref().unwrap_or("-")),
+                    error = %e,
+                    "cannot quarantine; tempfailing so the sender keeps the message"
+                );
+            }
+            verdict =
+                quarantine_verdict(verdict, location, kept.as_ref().map_err(|_| ()).map(|id| id.as_str()));
+            held = kept.ok();
+        }
+        crate::logline::message(&report, &describe(&verdict.action), held.as_ref().map(Id::as_str));
+        Ok(verdict)
+    }
+}
+
+/// Where a quarantined message goes. A truncated message is always also held at the MTA:
+/// our copy is only its beginning.
+pub fn location(mode: QuarantineMode, truncated: bool) -> Location {
+    match mode {
+        QuarantineMode::Hold => Location::Mta,
+        QuarantineMode::Both => Location::Both,
+        QuarantineMode::Store if truncated => Location::Both,
+        QuarantineMode::Store => Location::Store,
+    }
+}
+
+/// The MTA's part of a quarantine: discard when only our store keeps it, hold when the MTA
+/// keeps it too, and tempfail when the store could not take it — a message is never accepted
+/// into a quarantine that could not keep it.
+pub fn quarantine_verdict(verdict: Verdict, location: Location, stored: Result<&str, ()>) -> Verdict {
+    let Action::Quarantine(reason) = &verdict.action else { return verdict };
+    match (stored, location) {
+        (Err(()), _) => Verdict {
+            headers: Vec::new(),
+            action: Action::Tempfail(
+                SmtpReply::new(451, "4.3.0", "Message could not be quarantined, try again later").ok(),
+            ),
+        },
+        (Ok(_), Location::Store) => Verdict { headers: Vec::new(), action: Action::Discard },
+        (Ok(id), Location::Mta | Location::Both) => {
+            let reason = format!("{reason} id={id}");
+            Verdict { headers: verdict.headers.clone(), action: Action::Quarantine(reason) }
+        }
+    }
+}
+
+/// What the MTA was told, for the log line.
+fn describe(action: &Action) -> String {
+    match action {
+        Action::Accept => "accept".into(),
+        Action::Discard => "discard".into(),
+        Action::Quarantine(_) => "hold".into(),
+        Action::Reject(Some(r)) | Action::Tempfail(Some(r)) => format!("reply {}", r.code()),
+        Action::Reject(None) => "reject".into(),
+        Action::Tempfail(None) => "tempfail".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::milter::HeaderChange;
+
+    fn held() -> Verdict {
+        Verdict {
+            headers: vec![HeaderChange::Add { name: "X-Inspect-Verdict".into(), value: "quarantine".into() }],
+            action: Action::Quarantine("inspect-milter: r".into()),
+        }
+    }
+
+    #[test]
+    fn quarantine_modes_decide_who_keeps_the_message() {
+        assert_eq!(location(QuarantineMode::Store, false), Location::Store);
+        assert_eq!(
+            location(QuarantineMode::Store, true),
+            Location::Both,
+            "a truncated copy is never the only one"
+        );
+        assert_eq!(location(QuarantineMode::Hold, false), Location::Mta);
+        assert_eq!(location(QuarantineMode::Both, false), Location::Both);
+        assert_eq!(quarantine_verdict(held(), Location::Store, Ok("ID")).action, Action::Discard);
+        let v = quarantine_verdict(held(), Location::Both, Ok("ID"));
+        assert_eq!(v.action, Action::Quarantine("inspect-milter: r id=ID".into()));
+        assert_eq!(v.headers.len(), 1);
+    }
+
+    #[test]
+    fn a_store_that_cannot_keep_the_message_means_tempfail() {
+        for loc in [Location::Store, Location::Mta, Location::Both] {
+            let v = quarantine_verdict(held(), loc, Err(()));
+            assert!(matches!(v.action, Action::Tempfail(Some(ref r)) if r.code() == 451), "{loc:?}");
+        }
+    }
+
+    #[test]
+    fn other_verdicts_pass_through() {
+        let v = Verdict::accept();
+        assert_eq!(quarantine_verdict(v.clone(), Location::Store, Err(())), v);
     }
 }

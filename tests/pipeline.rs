@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use inspect_milter::config::Config;
+use inspect_milter::config::quarantine::QuarantineMode;
 use inspect_milter::milter::Filter;
 use inspect_milter::milter::response::Response;
 use inspect_milter::mta::{Message, Outcome};
 use inspect_milter::pipeline::{InspectFilter, Pipeline};
+use inspect_milter::quarantine::Store;
 
 use crate::support::lab::{Postfix, TempDir, exclusive};
 use crate::support::{TestServer, options};
@@ -51,9 +53,25 @@ fn base64(data: &[u8]) -> String {
 const CLEAN: &str = "From: Alice <alice@example.org>\nTo: bob@example.net\nSubject: lunch on friday\n\
                      Message-ID: <lunch@example.org>\n\nShall we meet at noon?\n";
 
-fn shipped() -> Arc<dyn Filter> {
+/// The shipped rules, quarantining into `store` in `mode`.
+fn shipped_with(store: &Path, mode: QuarantineMode) -> Arc<dyn Filter> {
     let (pipeline, _) = Pipeline::load(&Config::default()).expect("the shipped rules load");
-    Arc::new(InspectFilter { pipeline })
+    Arc::new(InspectFilter { pipeline, store: Some(Store::open(store).expect("store")), mode })
+}
+
+fn shipped(store: &TempDir) -> Arc<dyn Filter> {
+    shipped_with(&store.0.join("q"), QuarantineMode::Store)
+}
+
+/// `inspect-milter quarantine list --json --store DIR`, one entry per line.
+fn quarantine_list(store: &Path) -> Vec<serde_json::Value> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_inspect-milter"))
+        .args(["quarantine", "list", "--json", "--store"])
+        .arg(store)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 fn header<'a>(out: &'a Outcome, name: &str) -> &'a str {
@@ -62,7 +80,8 @@ fn header<'a>(out: &'a Outcome, name: &str) -> &'a str {
 
 #[tokio::test]
 async fn the_real_filter_through_the_daemon() {
-    let server = TestServer::start(shipped(), options()).await;
+    let store = TempDir::new("store");
+    let server = TestServer::start(shipped(&store), options()).await;
     let mut c = server.client().await;
 
     let out = c.send(&Message::from_eml(CLEAN.as_bytes())).await.unwrap();
@@ -82,15 +101,18 @@ async fn the_real_filter_through_the_daemon() {
     c.abort().await.unwrap();
 
     let out = c.send(&Message::from_eml(&fixture("encrypted/zip-password.eml"))).await.unwrap();
-    assert!(out.quarantined(), "a password-protected archive is held: {out:?}");
-    assert!(header(&out, "X-Inspect-Coverage").contains("encrypted-archive="), "{out:?}");
-    assert!(header(&out, "X-Inspect-Verdict").starts_with("quarantine "), "{out:?}");
+    assert_eq!(out.action, Some(Response::Discard), "held in our store, discarded at the MTA: {out:?}");
+    let held = quarantine_list(&store.0.join("q"));
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0]["decision"], "quarantine");
+    assert!(held[0]["uninspected"].to_string().contains("encrypted-archive"), "{}", held[0]);
     server.stop().await;
 }
 
 #[tokio::test]
 async fn forged_verdict_headers_are_removed() {
-    let server = TestServer::start(shipped(), options()).await;
+    let store = TempDir::new("store");
+    let server = TestServer::start(shipped(&store), options()).await;
     let mut c = server.client().await;
     let forged = format!("X-Inspect-Verdict: accept score=0 rules=\nx-inspect-coverage: complete\n{CLEAN}");
     let out = c.send(&Message::from_eml(forged.as_bytes())).await.unwrap();
@@ -106,7 +128,8 @@ async fn forged_verdict_headers_are_removed() {
 /// `scan --json` and the daemon give the same decision, hits and headers for every fixture.
 #[tokio::test]
 async fn scan_and_the_daemon_agree() {
-    let server = TestServer::start(shipped(), options()).await;
+    let store = TempDir::new("store");
+    let server = TestServer::start(shipped_with(&store.0.join("q"), QuarantineMode::Both), options()).await;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mime");
     let mut files: Vec<PathBuf> = Vec::new();
     for dir in ["rfc", "encrypted", "archives", "malformed"] {
@@ -185,8 +208,12 @@ async fn scan_and_the_daemon_agree() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_real_filter_through_postfix() {
     let Some(_lock) = exclusive().await else { return };
-    let server = TestServer::start(shipped(), options()).await;
+    let store = TempDir::new("store");
+    let store_dir = store.0.join("q");
+    let server = TestServer::start(shipped_with(&store_dir, QuarantineMode::Store), options()).await;
     let milter = server.addr.to_string();
+    let hold = TestServer::start(shipped_with(&store_dir, QuarantineMode::Hold), options()).await;
+    let hold_milter = hold.addr.to_string();
     let tmp = TempDir::new("files");
     let write = |name: &str, data: &[u8]| {
         let p = tmp.0.join(name);
@@ -205,7 +232,7 @@ async fn the_real_filter_through_postfix() {
 
         let (code, out) = pf.send(&["--data", &zip]);
         assert_eq!(code, 0, "{out}");
-        assert_eq!(pf.held_count(), 1, "the password-protected archive is held");
+        assert_eq!(pf.held_count(), 0, "store mode: our store keeps it, the MTA does not");
 
         let (code, out) = pf.send(&["--data", &smime]);
         assert_eq!(code, 0, "{out}");
@@ -219,8 +246,73 @@ async fn the_real_filter_through_postfix() {
         assert!(inbox.contains("X-Inspect-Coverage: complete"), "{inbox}");
         assert!(inbox.contains("X-Inspect-Transport: tls=TLSv1.3 cipher="), "{inbox}");
         assert!(inbox.contains("X-Inspect-Transport: tls=none"), "{inbox}");
+        assert!(!inbox.contains("Subject: password zip"), "the quarantined message is not delivered");
+
+        // hold mode: Postfix's hold queue keeps it; our store still lists it.
+        pf.set_milter(&hold_milter);
+        let (code, out) = pf.send(&["--data", &zip]);
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(pf.held_count(), 1, "hold mode puts it in Postfix's hold queue");
     })
     .await
     .unwrap();
+    let held = quarantine_list(&store_dir);
+    assert_eq!(held.len(), 2, "{held:?}");
+    let locations: Vec<&str> = held.iter().map(|e| e["location"].as_str().unwrap_or("?")).collect();
+    assert!(locations.contains(&"store") && locations.contains(&"mta"), "{locations:?}");
+    assert!(held.iter().all(|e| e["uninspected"].to_string().contains("encrypted-archive")));
+    assert!(held.iter().all(|e| e["queue_id"].is_string()), "the MTA's queue id is recorded");
+    server.stop().await;
+    hold.stop().await;
+}
+
+/// A tmpfs mounted for one test and unmounted when dropped.
+struct Tmpfs(TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = TempDir::new("tmpfs");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0755"), "tmpfs"])
+            .arg(&dir.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs(dir))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0.0).status();
+    }
+}
+
+/// Root ignores permissions, so the store is made to fail for real: a 64 KiB tmpfs, filled.
+#[tokio::test]
+async fn a_full_quarantine_store_makes_the_daemon_tempfail() {
+    if std::env::var_os("INSPECT_SKIP_MTA").is_some() {
+        return;
+    }
+    let fs = Tmpfs::mount("64k").expect("mounting a tmpfs needs root: run the suite as root (tests/run)");
+    let store = fs.0.0.join("q");
+    let server = TestServer::start(shipped_with(&store, QuarantineMode::Store), options()).await;
+    // Fill the file system to the last byte.
+    let mut filler = std::fs::File::create(fs.0.0.join("filler")).unwrap();
+    let chunk = vec![0u8; 4096];
+    while std::io::Write::write_all(&mut filler, &chunk).is_ok() {}
+    drop(filler);
+    let mut c = server.client().await;
+    let out = c.send(&Message::from_eml(&fixture("encrypted/zip-password.eml"))).await.unwrap();
+    assert!(
+        matches!(&out.action, Some(Response::ReplyCode(r)) if r.to_string().starts_with("451 4.3.0")),
+        "a store that cannot keep the message must tempfail: {out:?}"
+    );
+    c.abort().await.unwrap();
+    let out = c.send(&Message::from_eml(CLEAN.as_bytes())).await.unwrap();
+    assert_eq!(out.action, Some(Response::Accept), "mail that needs no quarantine still flows");
+    assert!(
+        Store::open(&store).unwrap().list(&Default::default()).unwrap().entries.is_empty(),
+        "no partial entry"
+    );
     server.stop().await;
 }

@@ -39,6 +39,8 @@ pub enum Command {
     /// Validate the configuration and every rule file, reporting every problem with its place;
     /// or, with --connect, negotiate with a running milter and show what it offers.
     Check(check::CheckArgs),
+    /// Review held messages: list, show, delete, purge.
+    Quarantine(crate::quarantine::cli::QuarantineArgs),
 }
 
 /// Success.
@@ -57,6 +59,7 @@ pub fn main() -> ExitCode {
         Command::Detection(args) => detection::run(args),
         Command::Test(args) => test::run(args),
         Command::Check(args) => check::run(args),
+        Command::Quarantine(args) => crate::quarantine::cli::run(args),
     };
     ExitCode::from(code)
 }

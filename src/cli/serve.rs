@@ -67,7 +67,15 @@ async fn serve(config: Config) -> u8 {
             }
             let rules = &pipeline.inspector.rules;
             info!(rules = %rules.identity, yara = rules.yara_count(), regex = rules.regex_count(), "rules loaded");
-            Arc::new(InspectFilter { pipeline })
+            match InspectFilter::open(pipeline, &config) {
+                Ok(f) => Arc::new(f),
+                Err(e) => {
+                    error!("cannot open the quarantine store: {e}");
+                    eprintln!("inspect-milter: cannot open the quarantine store: {e}");
+                    listeners.iter().for_each(Listener::cleanup);
+                    return EXIT_ERROR;
+                }
+            }
         }
         Err(e) => {
             error!("{e}");

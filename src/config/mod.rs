@@ -7,6 +7,7 @@
 
 pub mod inspect;
 pub mod policy;
+pub mod quarantine;
 mod units;
 
 use std::fmt;
@@ -64,6 +65,7 @@ pub struct RawConfig {
     pub rules: inspect::RawRules,
     pub inspect: inspect::RawInspect,
     pub policy: policy::RawPolicy,
+    pub quarantine: quarantine::RawQuarantine,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +99,7 @@ impl Default for RawConfig {
             rules: inspect::RawRules::default(),
             inspect: inspect::RawInspect::default(),
             policy: policy::RawPolicy::default(),
+            quarantine: quarantine::RawQuarantine::default(),
         }
     }
 }
@@ -185,6 +188,7 @@ pub struct Config {
     pub rules: inspect::RulesConfig,
     pub inspect: inspect::InspectConfig,
     pub policy: policy::PolicyConfig,
+    pub quarantine: quarantine::QuarantineConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,6 +284,7 @@ impl RawConfig {
         };
         let inspect = self.inspect.validate().map_err(section)?;
         let policy = self.policy.validate().map_err(section)?;
+        let quarantine = self.quarantine.validate().map_err(section)?;
         let rules =
             inspect::RulesConfig { dir: self.rules.dir, relaxed_yara_syntax: self.rules.relaxed_yara_syntax };
         Ok(Config {
@@ -287,6 +292,7 @@ impl RawConfig {
             rules,
             inspect,
             policy,
+            quarantine,
             listen: self.listen.0,
             socket_mode: self.socket_mode.0,
             max_connections: self.max_connections,

@@ -1,0 +1,52 @@
+//! The `quarantine:` section: where held messages are kept and who keeps them.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Who keeps a quarantined message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuarantineMode {
+    /// Our store keeps the message; the MTA discards it. One place to review, release and
+    /// expire held mail, shared by every MTA that uses this milter.
+    Store,
+    /// The MTA's hold queue keeps it (Postfix `postsuper -H`, Sendmail `-qQ`); our store records
+    /// only the metadata, so `quarantine list` still shows why it was held.
+    Hold,
+    /// Both.
+    Both,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawQuarantine {
+    /// The store directory. Default `/var/lib/inspect-milter/quarantine`, the packaged
+    /// daemon's state directory; created 0700 on first use.
+    pub dir: PathBuf,
+    /// `store`, `hold` or `both`. Default `store`: the MTA's hold queue keeps no reason and
+    /// never expires, so our store is the source of truth. A message truncated at
+    /// `max_message_size` is always also held at the MTA, since our copy is incomplete.
+    pub mode: QuarantineMode,
+}
+
+impl Default for RawQuarantine {
+    fn default() -> RawQuarantine {
+        RawQuarantine { dir: PathBuf::from(crate::quarantine::DEFAULT_ROOT), mode: QuarantineMode::Store }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarantineConfig {
+    pub dir: PathBuf,
+    pub mode: QuarantineMode,
+}
+
+impl RawQuarantine {
+    pub fn validate(self) -> Result<QuarantineConfig, (&'static str, String)> {
+        if !self.dir.is_absolute() {
+            return Err(("quarantine.dir", "must be an absolute path".into()));
+        }
+        Ok(QuarantineConfig { dir: self.dir, mode: self.mode })
+    }
+}
