@@ -168,8 +168,27 @@ impl Filter for InspectFilter {
             held = kept.ok();
         }
         crate::logline::message(&report, &describe(&verdict.action), held.as_ref().map(Id::as_str));
+        count(&report);
         Ok(verdict)
     }
+}
+
+/// The data path's only contact with metrics: a few counter increments.
+fn count(report: &Report) {
+    use crate::metrics::{DecisionLabel, ReasonLabel, RuleLabel, get};
+    let m = get();
+    m.messages.get_or_create(&DecisionLabel { decision: report.decision.as_str().to_string() }).inc();
+    let mut seen = std::collections::HashSet::new();
+    for h in &report.hits {
+        if seen.insert(h.rule.as_str()) {
+            m.rule_hits.get_or_create(&RuleLabel { rule: h.rule.clone() }).inc();
+        }
+    }
+    for u in &report.coverage.uninspectable {
+        m.uninspected.get_or_create(&ReasonLabel { reason: u.reason.as_str().to_string() }).inc();
+    }
+    m.scan_seconds.observe(report.timings.total_us as f64 / 1e6);
+    m.message_bytes.observe(report.message.received_bytes as f64);
 }
 
 /// Where a quarantined message goes. A truncated message is always also held at the MTA:

@@ -9,6 +9,7 @@ mod hostile;
 mod hostile_inputs;
 mod mime_seeds;
 mod mta;
+mod ops;
 mod pipeline;
 mod rule_pack;
 mod server;

@@ -52,9 +52,14 @@ pub const EXIT_ERROR: u8 = 2;
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_level.as_deref());
+    let level = cli.log_level.as_deref();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // The daemon sets up logging from its configuration; the other commands report to
+        // people on standard error and only need warnings from the engine.
+        init_logging(level, "warn", crate::config::ops::LogFormat::Text);
+    }
     let code = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args, level),
         Command::Scan(args) => scan::run(args),
         Command::Detection(args) => detection::run(args),
         Command::Test(args) => test::run(args),
@@ -64,13 +69,24 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn init_logging(level: Option<&str>) {
+/// Logs go to standard error (journald takes them from there). `--log-level` wins over
+/// `RUST_LOG`, which wins over the configured level.
+pub(crate) fn init_logging(flag: Option<&str>, configured: &str, format: crate::config::ops::LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter = match level {
+    let filter = match flag {
         Some(l) => EnvFilter::new(l),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(configured)),
     };
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colour only on a terminal: journald and log files get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
+    let _ = match format {
+        crate::config::ops::LogFormat::Text => builder.try_init(),
+        crate::config::ops::LogFormat::Json => {
+            builder.json().flatten_event(true).with_current_span(true).try_init()
+        }
+    };
 }
 
 /// Loads the configuration file, or the defaults without one; an error is printed and becomes

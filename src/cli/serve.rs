@@ -1,7 +1,10 @@
 //! `inspect-milter serve`: load the configuration, bind, and serve until a signal says stop.
 //!
 //! SIGTERM drains (messages in flight finish within `timeouts.shutdown_grace`), SIGINT stops
-//! at once. With no `--config`, the built-in defaults apply: `inet:127.0.0.1:8897`.
+//! at once, SIGHUP reloads: the configuration and rules are rebuilt aside and swapped in only
+//! if everything loads; messages in flight finish with what they started with; any error keeps
+//! what is in force and is logged in one line. With no `--config`, the built-in defaults
+//! apply: `inet:127.0.0.1:8897` and the shipped rules.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use tracing::{error, info, warn};
 
 use super::{EXIT_ERROR, EXIT_OK};
 use crate::config::Config;
+use crate::metrics::{self, ResultLabel};
 use crate::milter::Filter;
 use crate::pipeline::{InspectFilter, Pipeline};
 use crate::policy;
@@ -29,13 +33,14 @@ pub struct ServeArgs {
     pub listen: Vec<ListenAddr>,
 }
 
-pub fn run(args: ServeArgs) -> u8 {
+pub fn run(args: ServeArgs, log_flag: Option<&str>) -> u8 {
     let mut config = match super::load_config(args.config.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    super::init_logging(log_flag, &config.log.level, config.log.format);
     if !args.listen.is_empty() {
-        config.listen = args.listen;
+        config.listen = args.listen.clone();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -44,58 +49,96 @@ pub fn run(args: ServeArgs) -> u8 {
             return EXIT_ERROR;
         }
     };
-    runtime.block_on(serve(config))
+    runtime.block_on(serve(config, args))
 }
 
-async fn serve(config: Config) -> u8 {
+/// Builds the filter a configuration describes: rules compiled, quarantine store open.
+fn build(config: &Config) -> Result<(InspectFilter, Vec<String>), String> {
+    let (pipeline, warnings) = Pipeline::load(config).map_err(|e| e.to_string())?;
+    let filter = InspectFilter::open(pipeline, config)
+        .map_err(|e| format!("cannot open the quarantine store: {e}"))?;
+    Ok((filter, warnings.iter().map(ToString::to_string).collect()))
+}
+
+fn announce(filter: &InspectFilter) -> String {
+    let rules = &filter.pipeline.inspector.rules;
+    metrics::get().set_ruleset(&rules.identity, rules.yara_count() + rules.regex_count());
+    format!("rules={} yara={} regex={}", rules.identity, rules.yara_count(), rules.regex_count())
+}
+
+async fn serve(config: Config, args: ServeArgs) -> u8 {
+    let fail = |listeners: &[Listener], msg: String| {
+        error!("{msg}");
+        eprintln!("inspect-milter: {msg}");
+        listeners.iter().for_each(Listener::cleanup);
+        EXIT_ERROR
+    };
     let mut listeners = Vec::new();
     for addr in &config.listen {
         match Listener::bind(addr, config.socket_mode).await {
             Ok(l) => listeners.push(l),
-            Err(e) => {
-                error!("{e}");
-                eprintln!("inspect-milter: {e}");
-                listeners.iter().for_each(Listener::cleanup);
-                return EXIT_ERROR;
-            }
+            Err(e) => return fail(&listeners, e.to_string()),
         }
     }
-    let filter: Arc<dyn Filter> = match Pipeline::load(&config) {
-        Ok((pipeline, warnings)) => {
-            for w in &warnings {
-                warn!("{w}");
-            }
-            let rules = &pipeline.inspector.rules;
-            info!(rules = %rules.identity, yara = rules.yara_count(), regex = rules.regex_count(), "rules loaded");
-            match InspectFilter::open(pipeline, &config) {
-                Ok(f) => Arc::new(f),
+    let filter = match build(&config) {
+        Ok((filter, warnings)) => {
+            warnings.iter().for_each(|w| warn!("{w}"));
+            info!(loaded = %announce(&filter), "rules loaded");
+            filter
+        }
+        Err(e) => return fail(&listeners, e),
+    };
+    let metrics_task = match &config.metrics.listen {
+        Some(ListenAddr::Inet { host, port }) => {
+            match tokio::net::TcpListener::bind((host.as_str(), *port)).await {
+                Ok(l) => {
+                    info!(listen = %config.metrics.listen.as_ref().map(ToString::to_string).unwrap_or_default(), "metrics listening");
+                    Some(tokio::spawn(metrics::serve(l)))
+                }
                 Err(e) => {
-                    error!("cannot open the quarantine store: {e}");
-                    eprintln!("inspect-milter: cannot open the quarantine store: {e}");
-                    listeners.iter().for_each(Listener::cleanup);
-                    return EXIT_ERROR;
+                    return fail(&listeners, format!("cannot listen for metrics on inet:{host}:{port}: {e}"));
                 }
             }
         }
-        Err(e) => {
-            error!("{e}");
-            eprintln!("inspect-milter: {e}");
-            listeners.iter().for_each(Listener::cleanup);
-            return EXIT_ERROR;
-        }
+        _ => None,
     };
-    let (_filter_tx, filters) = watch::channel(filter);
+    let filter: Arc<dyn Filter> = Arc::new(filter);
+    let (filter_tx, filters) = watch::channel(filter);
     let (phase_tx, phase) = watch::channel(Phase::Running);
     let options = server_options(&config);
-    let signals = async move {
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-        else {
-            error!("cannot install signal handlers");
-            let _ = phase_tx.send(Phase::Stop);
-            return;
-        };
+    let signals = signals(phase_tx, filter_tx, config, args);
+    let signal_task = tokio::spawn(signals);
+    server::run(listeners, filters, options, phase).await;
+    signal_task.abort();
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
+    EXIT_OK
+}
+
+/// TERM drains, INT (or a second TERM) stops, HUP reloads.
+async fn signals(
+    phase_tx: watch::Sender<Phase>,
+    filter_tx: watch::Sender<Arc<dyn Filter>>,
+    config: Config,
+    args: ServeArgs,
+) {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
+        error!("cannot install signal handlers");
+        let _ = phase_tx.send(Phase::Stop);
+        return;
+    };
+    let mut running = config;
+    let mut reloads = 0u64;
+    loop {
         tokio::select! {
             _ = term.recv() => {
+                if *phase_tx.borrow() == Phase::Drain {
+                    let _ = phase_tx.send(Phase::Stop);
+                    return;
+                }
                 info!("SIGTERM: draining messages in flight");
                 let _ = phase_tx.send(Phase::Drain);
             }
@@ -104,18 +147,47 @@ async fn serve(config: Config) -> u8 {
                 let _ = phase_tx.send(Phase::Stop);
                 return;
             }
+            _ = hup.recv() => {
+                let Some(path) = args.config.clone() else {
+                    // Without a file, only the rules can change: the built-in pack does not.
+                    info!("SIGHUP: no configuration file; nothing to reload");
+                    continue;
+                };
+                let listen = args.listen.clone();
+                let loaded = tokio::task::spawn_blocking(move || {
+                    let mut config = Config::load(&path).map_err(|e| e.to_string())?;
+                    if !listen.is_empty() {
+                        config.listen = listen;
+                    }
+                    let (filter, warnings) = build(&config)?;
+                    Ok::<_, String>((config, filter, warnings))
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("reload panicked: {e}")));
+                match loaded {
+                    Ok((config, filter, warnings)) => {
+                        reloads += 1;
+                        warnings.iter().for_each(|w| warn!("{w}"));
+                        let old = running.restart_only();
+                        for ((key, before), (_, after)) in old.iter().zip(config.restart_only()) {
+                            if *before != after {
+                                warn!(key, "changed in the configuration; it takes effect after a restart");
+                            }
+                        }
+                        let loaded = announce(&filter);
+                        let _ = filter_tx.send(Arc::new(filter));
+                        metrics::get().reloads.get_or_create(&ResultLabel { result: "ok".into() }).inc();
+                        info!(loaded = %loaded, reloads, "reloaded");
+                        running = config;
+                    }
+                    Err(e) => {
+                        metrics::get().reloads.get_or_create(&ResultLabel { result: "failed".into() }).inc();
+                        warn!(error = %e.replace('\n', " / "), "reload failed; the configuration and rules in force stay");
+                    }
+                }
+            }
         }
-        // A second signal during the drain stops at once.
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        let _ = phase_tx.send(Phase::Stop);
-    };
-    let signal_task = tokio::spawn(signals);
-    server::run(listeners, filters, options, phase).await;
-    signal_task.abort();
-    EXIT_OK
+    }
 }
 
 pub(crate) fn server_options(config: &Config) -> server::Options {

@@ -6,6 +6,7 @@
 //! the documented quickstart: listen on `inet:127.0.0.1:8897`, fail closed with tempfail.
 
 pub mod inspect;
+pub mod ops;
 pub mod policy;
 pub mod quarantine;
 mod units;
@@ -66,6 +67,8 @@ pub struct RawConfig {
     pub inspect: inspect::RawInspect,
     pub policy: policy::RawPolicy,
     pub quarantine: quarantine::RawQuarantine,
+    pub log: ops::RawLog,
+    pub metrics: ops::RawMetrics,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -100,6 +103,8 @@ impl Default for RawConfig {
             inspect: inspect::RawInspect::default(),
             policy: policy::RawPolicy::default(),
             quarantine: quarantine::RawQuarantine::default(),
+            log: ops::RawLog::default(),
+            metrics: ops::RawMetrics::default(),
         }
     }
 }
@@ -189,6 +194,8 @@ pub struct Config {
     pub inspect: inspect::InspectConfig,
     pub policy: policy::PolicyConfig,
     pub quarantine: quarantine::QuarantineConfig,
+    pub log: ops::LogConfig,
+    pub metrics: ops::MetricsConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +240,22 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The keys a running daemon cannot change on reload, each with its value, for the warning
+    /// that a restart is needed.
+    pub fn restart_only(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("listen", format!("{:?}", self.listen)),
+            ("socket_mode", format!("{:o}", self.socket_mode)),
+            ("max_connections", self.max_connections.to_string()),
+            ("max_message_size", self.max_message_size.to_string()),
+            ("on_error", format!("{:?}", self.on_error)),
+            ("timeouts", format!("{:?}", self.timeouts)),
+            ("inspect.threads", self.inspect.threads.to_string()),
+            ("log", format!("{:?}", self.log)),
+            ("metrics.listen", format!("{:?}", self.metrics.listen)),
+        ]
+    }
+
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
@@ -285,6 +308,8 @@ impl RawConfig {
         let inspect = self.inspect.validate().map_err(section)?;
         let policy = self.policy.validate().map_err(section)?;
         let quarantine = self.quarantine.validate().map_err(section)?;
+        let log = self.log.validate().map_err(section)?;
+        let metrics = self.metrics.validate().map_err(section)?;
         let rules =
             inspect::RulesConfig { dir: self.rules.dir, relaxed_yara_syntax: self.rules.relaxed_yara_syntax };
         Ok(Config {
@@ -293,6 +318,8 @@ impl RawConfig {
             inspect,
             policy,
             quarantine,
+            log,
+            metrics,
             listen: self.listen.0,
             socket_mode: self.socket_mode.0,
             max_connections: self.max_connections,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::{Instant, interval_at, timeout_at};
-use tracing::{debug, error, trace, warn};
+use tracing::{debug, trace, warn};
 
 use super::listen::Stream;
 use super::{Phase, Shared};
@@ -29,6 +29,8 @@ enum End {
 
 pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: watch::Receiver<Phase>) {
     let opts = &shared.options;
+    let metrics = crate::metrics::get();
+    metrics.connections.inc();
     let mut session = Session::new(opts.max_message_size);
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024 + 5);
     let mut start = 0usize;
@@ -121,6 +123,10 @@ pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: wa
             }
         }
     };
+    metrics.connections.dec();
+    if matches!(end, End::Protocol(_)) {
+        metrics.protocol_errors.inc();
+    }
     let queue_id = session.queue_id().unwrap_or("-").to_string();
     let in_message = session.in_message();
     match end {
@@ -169,11 +175,13 @@ async fn run_filter(
     Ok(match result {
         Ok(Ok(verdict)) => verdict,
         Ok(Err(e)) => {
-            error!(queue_id, error = %e, "filter failed; applying on_error");
+            crate::metrics::get().filter_errors.inc();
+            warn!(queue_id, error = %e, "filter failed; applying on_error");
             shared.options.on_error.clone()
         }
         Err(panic) => {
-            error!(queue_id, error = %panic, "filter panicked; applying on_error");
+            crate::metrics::get().filter_errors.inc();
+            warn!(queue_id, error = %panic, "filter panicked; applying on_error");
             shared.options.on_error.clone()
         }
     })

@@ -1,0 +1,266 @@
+//! The daemon as an administrator runs it: the real binary with a configuration file, its log
+//! lines, its metrics endpoint, reloads on SIGHUP, `check --connect`, and SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use inspect_milter::milter::response::Response;
+use inspect_milter::mta::{Client, Message, POSTFIX_OFFER};
+use inspect_milter::server::ListenAddr;
+
+use crate::support::lab::TempDir;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Daemon {
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+    addr: ListenAddr,
+    metrics_port: u16,
+}
+
+impl Daemon {
+    fn start(config: &Path, addr: ListenAddr, metrics_port: u16) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_inspect-milter"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let reader = BufReader::new(child.stderr.take().unwrap());
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let d = Daemon { child, log, addr, metrics_port };
+        d.wait_for("listening");
+        d
+    }
+
+    /// Waits (at most 30 s) for a log line containing `needle`; returns it.
+    fn wait_for(&self, needle: &str) -> String {
+        self.wait_for_nth(needle, 1)
+    }
+
+    fn wait_for_nth(&self, needle: &str, n: usize) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found: Vec<String> =
+                self.log.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect();
+            if found.len() >= n {
+                return found[n - 1].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?}:\n{}",
+                self.log.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok =
+            Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status().unwrap();
+        assert!(ok.success());
+    }
+
+    fn metrics(&self) -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", self.metrics_port)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn message(subject: &str, queue_id: &str) -> Message {
+    let mut m = Message::from_eml(
+        format!("From: a@example.org\nSubject: {subject}\nMessage-ID: <{queue_id}@example.org>\n\nbody\n")
+            .as_bytes(),
+    );
+    m.sender = "sender@example.org".into();
+    m.recipients = vec!["one@example.net".into(), "two@example.net".into()];
+    m.macros = vec![
+        (
+            b'M',
+            vec![
+                ("{tls_version}".into(), "TLSv1.3".into()),
+                ("{cipher}".into(), "TLS_AES_256_GCM_SHA384".into()),
+            ],
+        ),
+        (b'E', vec![("i".into(), queue_id.into())]),
+    ];
+    m
+}
+
+async fn send(addr: &ListenAddr, m: &Message) -> inspect_milter::mta::Outcome {
+    let mut c = Client::connect(addr, Duration::from_secs(10)).await.unwrap();
+    c.negotiate(POSTFIX_OFFER).await.unwrap();
+    c.open("192.0.2.55", "client.example").await.unwrap();
+    let out = c.send(m).await.unwrap();
+    let _ = c.quit().await;
+    out
+}
+
+fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    let start =
+        line.find(&format!(" {key}=")).unwrap_or_else(|| panic!("no {key} in {line}")) + key.len() + 2;
+    let rest = &line[start..];
+    if let Some(quoted) = rest.strip_prefix('"') {
+        &quoted[..quoted.find('"').unwrap()]
+    } else {
+        rest.split(' ').next().unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_metrics_reload_and_health() {
+    let dir = TempDir::new("ops");
+    let rules = dir.0.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    let rule = |id: &str, word: &str, extra: &str| {
+        format!("rules:\n  - id: {id}\n    targets: [subject]\n    pattern: {word}\n    score: 12\n{extra}")
+    };
+    std::fs::write(rules.join("a.yaml"), rule("hold_word", "holdme", "")).unwrap();
+    let (port, mport) = (free_port(), free_port());
+    let config = dir.0.join("config.yaml");
+    let write_config = |listen_port: u16| {
+        std::fs::write(
+            &config,
+            format!(
+                "listen: inet:127.0.0.1:{listen_port}\nrules:\n  dir: {}\nquarantine:\n  dir: {}\nmetrics:\n  listen: inet:127.0.0.1:{mport}\n",
+                rules.display(),
+                dir.0.join("q").display()
+            ),
+        )
+        .unwrap();
+    };
+    write_config(port);
+    let addr: ListenAddr = format!("inet:127.0.0.1:{port}").parse().unwrap();
+    let d = Daemon::start(&config, addr.clone(), mport);
+    d.wait_for("rules loaded");
+
+    // The summary line of a quarantined message carries every field.
+    let out = send(&d.addr, &message("please holdme", "QID1")).await;
+    assert_eq!(out.action, Some(Response::Discard), "{out:?}");
+    let line = d.wait_for("queue_id=QID1");
+    assert_eq!(field(&line, "message_id"), "<QID1@example.org>");
+    assert_eq!(field(&line, "client"), "unknown[192.0.2.55]");
+    assert_eq!(field(&line, "from"), "sender@example.org");
+    assert_eq!(field(&line, "rcpt"), "one@example.net,two@example.net");
+    assert_eq!(field(&line, "tls"), "TLSv1.3");
+    assert_eq!(field(&line, "cipher"), "TLS_AES_256_GCM_SHA384");
+    assert_eq!(field(&line, "decision"), "quarantine");
+    assert_eq!(field(&line, "score"), "12");
+    assert_eq!(field(&line, "rules"), "hold_word");
+    assert_eq!(field(&line, "coverage"), "complete");
+    assert!(field(&line, "size").parse::<u64>().unwrap() > 50);
+    assert!(field(&line, "scan_ms").parse::<u64>().is_ok());
+    assert_eq!(field(&line, "action"), "discard");
+    assert!(field(&line, "quarantine_id").len() == 29, "{line}");
+    // A hostile subject cannot forge a line.
+    send(&d.addr, &message("x\nqueue_id=FAKE decision=accept", "QID2")).await;
+    let line = d.wait_for("queue_id=QID2");
+    assert!(!d.log.lock().unwrap().iter().any(|l| l.starts_with("queue_id=FAKE")), "{line}");
+
+    // Metrics count what happened.
+    send(&d.addr, &message("plain", "QID3")).await;
+    d.wait_for("queue_id=QID3");
+    let m = d.metrics();
+    assert!(m.starts_with("HTTP/1.1 200"), "{m}");
+    assert!(m.contains("inspect_milter_messages_total{decision=\"quarantine\"} 1"), "{m}");
+    assert!(m.contains("inspect_milter_messages_total{decision=\"accept\"} 2"), "{m}");
+    assert!(m.contains("inspect_milter_rule_hits_total{rule=\"hold_word\"} 1"), "{m}");
+    assert!(m.contains("inspect_milter_rules_loaded 1"), "{m}");
+    assert!(m.contains("inspect_milter_scan_seconds_count 3"), "{m}");
+
+    // A valid change applies.
+    std::fs::write(rules.join("b.yaml"), rule("second_word", "secondword", "")).unwrap();
+    d.signal("HUP");
+    d.wait_for("reloaded");
+    let out = send(&d.addr, &message("secondword", "QID4")).await;
+    assert_eq!(out.action, Some(Response::Discard), "the new rule applies: {out:?}");
+    // A broken rule keeps the old set.
+    std::fs::write(rules.join("c.yaml"), "rules:\n  - id: broken\n    targets: [bodyy]\n    pattern: x\n")
+        .unwrap();
+    d.signal("HUP");
+    let failed = d.wait_for("reload failed");
+    assert!(failed.contains("bodyy"), "{failed}");
+    let out = send(&d.addr, &message("secondword", "QID5")).await;
+    assert_eq!(out.action, Some(Response::Discard), "the old rules stay in force: {out:?}");
+    std::fs::remove_file(rules.join("c.yaml")).unwrap();
+    // A restart-only key warns.
+    write_config(free_port());
+    d.signal("HUP");
+    let warned = d.wait_for("takes effect after a restart");
+    assert!(warned.contains("listen"), "{warned}");
+    d.wait_for_nth("reloaded", 2);
+    let m = d.metrics();
+    assert!(m.contains("inspect_milter_reloads_total{result=\"ok\"} 2"), "{m}");
+    assert!(m.contains("inspect_milter_reloads_total{result=\"failed\"} 1"), "{m}");
+
+    // check --connect reports what the running milter offers; a closed port is an error.
+    let out = Command::new(env!("CARGO_BIN_EXE_inspect-milter"))
+        .args(["check", "--connect", &addr.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("version 6") && text.contains("add-headers") && text.contains("quarantine"),
+        "{text}"
+    );
+    assert!(text.contains("header-leading-space") && !text.contains("no-reply-body"), "{text}");
+    let closed = format!("inet:127.0.0.1:{}", free_port());
+    let out = Command::new(env!("CARGO_BIN_EXE_inspect-milter"))
+        .args(["check", "--connect", &closed])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    // SIGTERM: a clean exit.
+    let mut d = d;
+    d.signal("TERM");
+    let status = d.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_are_one_object_per_line() {
+    let dir = TempDir::new("jsonlog");
+    let port = free_port();
+    let config = dir.0.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: inet:127.0.0.1:{port}\nquarantine:\n  dir: {}\nlog:\n  format: json\n",
+            dir.0.join("q").display()
+        ),
+    )
+    .unwrap();
+    let addr: ListenAddr = format!("inet:127.0.0.1:{port}").parse().unwrap();
+    let d = Daemon::start(&config, addr, 0);
+    send(&d.addr, &message("hello", "QJSON")).await;
+    let line = d.wait_for("QJSON");
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(v["decision"], "accept");
+    assert_eq!(v["queue_id"], "QJSON");
+    assert_eq!(v["tls"], "TLSv1.3");
+}
