@@ -19,6 +19,7 @@
 //! - [`quarantine`]: the store of held messages (atomic, shared by daemon and CLI) and the
 //!   review commands.
 //! - [`pipeline`]: bytes → report → verdict, the same for the daemon, `scan` and `test`.
+//! - [`smtp`]: the SMTP client (STARTTLS) that delivers released mail to a relay.
 //! - [`logline`]: the one summary line per message, escaped.
 //! - [`metrics`]: counters and histograms, and the optional Prometheus listener.
 
@@ -36,4 +37,5 @@ pub mod policy;
 pub mod quarantine;
 pub mod rules;
 pub mod server;
+pub mod smtp;
 pub mod yaml;

@@ -13,6 +13,7 @@ use crate::inspect::report::REPORT_VERSION;
 use crate::inspect::{CoverageReport, Reason, Report, Uninspectable};
 use crate::milter::{Action, EndOfMessage, Envelope, Filter, FilterError, SmtpReply, Verdict};
 use crate::policy;
+use crate::quarantine::release_mark::{self, Secret};
 use crate::quarantine::{Id, Location, NewEntry, Store};
 use crate::rules::diag::Diagnostic;
 use crate::rules::{self, CompileOptions, RuleSet};
@@ -20,6 +21,9 @@ use crate::rules::{self, CompileOptions, RuleSet};
 pub struct Pipeline {
     pub inspector: Inspector,
     pub policy: PolicyConfig,
+    /// The secret and maximum age of release marks; `None` when no secret exists yet (then no
+    /// message is treated as released).
+    pub release: Option<(Secret, std::time::Duration)>,
 }
 
 /// The rules could not be loaded; every problem is listed.
@@ -66,7 +70,17 @@ impl Pipeline {
     }
 
     pub fn new(rules: Arc<RuleSet>, config: &Config) -> Pipeline {
+        // Only read here: the daemon creates the secret at start-up (InspectFilter::open).
+        let release = match Secret::load(&config.release.secret_file) {
+            Ok(Some(s)) => Some((s, config.release.max_age)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the release secret; released messages will be inspected as new");
+                None
+            }
+        };
         Pipeline {
+            release,
             inspector: Inspector {
                 rules,
                 limits: config.inspect.limits.clone(),
@@ -93,7 +107,13 @@ impl Pipeline {
                 ),
             });
         }
-        let outcome = policy::decide(&self.policy, &f.hits, &f.uninspectable, truncated);
+        let mut outcome = policy::decide(&self.policy, &f.hits, &f.uninspectable, truncated);
+        let released = self.release.as_ref().and_then(|(secret, max_age)| {
+            release_mark::verify(secret, raw, std::time::SystemTime::now(), *max_age).ok()
+        });
+        if let Some(id) = &released {
+            outcome.reasons.push(format!("released from quarantine entry {id}: delivered, not held again"));
+        }
         Report {
             version: REPORT_VERSION,
             rules: self.inspector.rules.identity.clone(),
@@ -101,6 +121,7 @@ impl Pipeline {
             envelope: envelope.clone(),
             decision: outcome.decision,
             dry_run: self.policy.dry_run,
+            released,
             score: outcome.score,
             reasons: outcome.reasons,
             hits: f.hits,
@@ -131,8 +152,13 @@ pub struct InspectFilter {
 impl InspectFilter {
     /// A filter with the quarantine store of `config`, opened (and created) now: a daemon that
     /// cannot keep what it quarantines must not start.
-    pub fn open(pipeline: Pipeline, config: &Config) -> Result<InspectFilter, crate::quarantine::StoreError> {
-        let store = Store::open(&config.quarantine.dir)?;
+    pub fn open(mut pipeline: Pipeline, config: &Config) -> Result<InspectFilter, String> {
+        let store = Store::open(&config.quarantine.dir)
+            .map_err(|e| format!("cannot open the quarantine store: {e}"))?;
+        let secret = Secret::load_or_create(&config.release.secret_file).map_err(|e| {
+            format!("cannot create the release secret {}: {e}", config.release.secret_file.display())
+        })?;
+        pipeline.release = Some((secret, config.release.max_age));
         Ok(InspectFilter { pipeline, store: Some(store), mode: config.quarantine.mode })
     }
 }

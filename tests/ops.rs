@@ -145,9 +145,10 @@ async fn logs_metrics_reload_and_health() {
         std::fs::write(
             &config,
             format!(
-                "listen: inet:127.0.0.1:{listen_port}\nrules:\n  dir: {}\nquarantine:\n  dir: {}\nmetrics:\n  listen: inet:127.0.0.1:{mport}\n",
+                "listen: inet:127.0.0.1:{listen_port}\nrules:\n  dir: {}\nquarantine:\n  dir: {}\nmetrics:\n  listen: inet:127.0.0.1:{mport}\nrelease:\n  secret_file: {}\n",
                 rules.display(),
-                dir.0.join("q").display()
+                dir.0.join("q").display(),
+                dir.0.join("release.key").display()
             ),
         )
         .unwrap();
@@ -250,8 +251,9 @@ async fn json_logs_are_one_object_per_line() {
     std::fs::write(
         &config,
         format!(
-            "listen: inet:127.0.0.1:{port}\nquarantine:\n  dir: {}\nlog:\n  format: json\n",
-            dir.0.join("q").display()
+            "listen: inet:127.0.0.1:{port}\nquarantine:\n  dir: {}\nlog:\n  format: json\nrelease:\n  secret_file: {}\n",
+            dir.0.join("q").display(),
+            dir.0.join("release.key").display()
         ),
     )
     .unwrap();

@@ -11,5 +11,6 @@ mod mime_seeds;
 mod mta;
 mod ops;
 mod pipeline;
+mod release;
 mod rule_pack;
 mod server;

@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod ops;
 pub mod policy;
 pub mod quarantine;
+pub mod release;
 mod units;
 
 use std::fmt;
@@ -69,6 +70,7 @@ pub struct RawConfig {
     pub quarantine: quarantine::RawQuarantine,
     pub log: ops::RawLog,
     pub metrics: ops::RawMetrics,
+    pub release: release::RawRelease,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,6 +107,7 @@ impl Default for RawConfig {
             quarantine: quarantine::RawQuarantine::default(),
             log: ops::RawLog::default(),
             metrics: ops::RawMetrics::default(),
+            release: release::RawRelease::default(),
         }
     }
 }
@@ -196,6 +199,7 @@ pub struct Config {
     pub quarantine: quarantine::QuarantineConfig,
     pub log: ops::LogConfig,
     pub metrics: ops::MetricsConfig,
+    pub release: release::ReleaseConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,6 +314,7 @@ impl RawConfig {
         let quarantine = self.quarantine.validate().map_err(section)?;
         let log = self.log.validate().map_err(section)?;
         let metrics = self.metrics.validate().map_err(section)?;
+        let release = self.release.validate().map_err(section)?;
         let rules =
             inspect::RulesConfig { dir: self.rules.dir, relaxed_yara_syntax: self.rules.relaxed_yara_syntax };
         Ok(Config {
@@ -320,6 +325,7 @@ impl RawConfig {
             quarantine,
             log,
             metrics,
+            release,
             listen: self.listen.0,
             socket_mode: self.socket_mode.0,
             max_connections: self.max_connections,

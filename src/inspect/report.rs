@@ -107,6 +107,10 @@ pub struct Report {
     pub decision: Decision,
     /// The decision was only recorded, not acted on (`policy.dry_run`).
     pub dry_run: bool,
+    /// The message carries a valid release mark for this quarantine entry: a reviewer released
+    /// it, so it is delivered whatever the decision (and still scanned and logged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released: Option<String>,
     pub score: i64,
     /// Why the decision is what it is, one line per cause.
     pub reasons: Vec<String>,

@@ -106,6 +106,9 @@ pub fn verdict_header(report: &Report) -> String {
     if report.dry_run {
         v.push_str(" dry-run");
     }
+    if let Some(id) = &report.released {
+        v.push_str(&format!(" released={}", header_safe(id)));
+    }
     v
 }
 
@@ -230,7 +233,9 @@ pub fn verdict(cfg: &PolicyConfig, report: &Report, raw: &[u8]) -> Verdict {
     headers.push(HeaderChange::Add { name: names.coverage.clone(), value: coverage_header(report) });
     headers.push(HeaderChange::Add { name: names.transport.clone(), value: transport_header(report) });
     let rules = report.deciding_rules().join(",");
-    let decision = if report.dry_run { Decision::Accept } else { report.decision };
+    // A dry run only adds headers; a message a reviewer released is delivered.
+    let decision =
+        if report.dry_run || report.released.is_some() { Decision::Accept } else { report.decision };
     if decision == Decision::Tag
         && !cfg.subject_tag.is_empty()
         && let Some(subject) = first_header_value(raw, "Subject")

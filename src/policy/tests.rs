@@ -42,6 +42,7 @@ fn report(outcome: &Outcome, hits: Vec<Hit>, uninspectable: Vec<Uninspectable>) 
         envelope: Default::default(),
         decision: outcome.decision,
         dry_run: false,
+        released: None,
         score: outcome.score,
         reasons: outcome.reasons.clone(),
         hits,
@@ -282,4 +283,15 @@ fn every_fail_action_has_a_verdict_and_none_passes_silently() {
         matches!(on_error_verdict(FailAction::Reject).action, Action::Reject(Some(r)) if r.code() == 550)
     );
     assert!(matches!(on_error_verdict(FailAction::Quarantine).action, Action::Quarantine(_)));
+}
+
+#[test]
+fn a_released_message_is_delivered_and_says_so() {
+    let hits = vec![hit("a", 12, None)];
+    let o = decide(&cfg(), &hits, &[un(Reason::EncryptedArchive, "2")], false);
+    let mut r = report(&o, hits, vec![un(Reason::EncryptedArchive, "2")]);
+    r.released = Some("20261128T201502Z-3f9a1c2b4d5e".into());
+    let v = verdict(&cfg(), &r, b"Subject: x\r\n\r\n");
+    assert_eq!(v.action, Action::Accept);
+    assert_eq!(verdict_header(&r), "quarantine score=12 rules=a released=20261128T201502Z-3f9a1c2b4d5e");
 }

@@ -65,6 +65,25 @@ pub enum QuarantineCommand {
     Delete(DeleteArgs),
     /// Remove every entry received longer ago than a given age, whatever its state.
     Purge(PurgeArgs),
+    /// Deliver held messages to their recipients (or --to), marked so the milter does not hold
+    /// them again: from this store over SMTP to `release.relay` with STARTTLS (required by
+    /// default) or through the MTA's sendmail program (`release.method`). A message the MTA
+    /// holds (quarantine.mode hold or both) is released there with `postsuper -H QUEUE_ID`,
+    /// which works only when this command runs on the Postfix host.
+    Release(ReleaseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// Entries to release.
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Deliver to these recipients instead of the original ones (repeatable).
+    #[arg(long = "to", value_name = "ADDR")]
+    pub to: Vec<String>,
+    /// Say what would be done, and do nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -199,17 +218,17 @@ pub fn run(args: QuarantineArgs) -> u8 {
 
 /// Opens the store named by `--store` (or the default) and runs the subcommand.
 pub fn run_with(args: QuarantineArgs, c: &mut Console<'_>) -> u8 {
-    let root = match (args.store, &args.config) {
-        (Some(dir), _) => dir,
-        (None, Some(path)) => match crate::config::Config::load(path) {
-            Ok(config) => config.quarantine.dir,
+    let config = match &args.config {
+        Some(path) => match crate::config::Config::load(path) {
+            Ok(config) => config,
             Err(e) => {
                 let _ = writeln!(c.err, "inspect-milter: {e}");
                 return 2;
             }
         },
-        (None, None) => PathBuf::from(super::DEFAULT_ROOT),
+        None => crate::config::Config::default(),
     };
+    let root = args.store.unwrap_or_else(|| config.quarantine.dir.clone());
     let store = match Store::open_existing(&root) {
         Ok(s) => s,
         Err(e) => return report_error(c, &e),
@@ -219,6 +238,7 @@ pub fn run_with(args: QuarantineArgs, c: &mut Console<'_>) -> u8 {
         QuarantineCommand::Show(a) => run_show(&store, &a, c),
         QuarantineCommand::Delete(a) => run_delete(&store, &a, c),
         QuarantineCommand::Purge(a) => run_purge(&store, &a, c),
+        QuarantineCommand::Release(a) => super::release::run_release(&store, &a, c, &config.release),
     }
 }
 
@@ -370,11 +390,11 @@ pub fn run_purge(store: &Store, a: &PurgeArgs, c: &mut Console<'_>) -> u8 {
 }
 
 /// Runs `body`; a failure to write the output (a closed pipe) is exit code 2.
-fn finish(c: &mut Console<'_>, body: impl FnOnce(&mut Console<'_>) -> io::Result<u8>) -> u8 {
+pub(super) fn finish(c: &mut Console<'_>, body: impl FnOnce(&mut Console<'_>) -> io::Result<u8>) -> u8 {
     body(c).unwrap_or(EXIT_ERROR)
 }
 
-fn report_error(c: &mut Console<'_>, e: &StoreError) -> u8 {
+pub(super) fn report_error(c: &mut Console<'_>, e: &StoreError) -> u8 {
     let _ = writeln!(c.err, "inspect-milter: {}", escape(&e.to_string()));
     EXIT_ERROR
 }

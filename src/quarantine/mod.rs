@@ -16,12 +16,16 @@
 //! - `error`: [`StoreError`].
 //! - [`cli`]: the review commands (clap arguments and `run` functions).
 //! - `terminal`: making attacker-controlled text safe to print.
+//! - [`release_mark`]: the header that lets a released message through without a second
+//!   quarantine, and that cannot be forged or moved.
 
 pub mod cli;
 mod durable;
 mod entry;
 mod error;
 mod id;
+mod release;
+pub mod release_mark;
 pub mod store;
 mod terminal;
 mod time;

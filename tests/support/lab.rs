@@ -99,13 +99,18 @@ impl Postfix {
         run("postfix-lab.sh", args, &self.env)
     }
 
-    /// The SMTP port the instance listens on.
-    pub fn port(&self) -> u16 {
+    /// A variable of the instance's `env` output (LAB_PORT, LAB_TLS_CERT, MAIL_CONFIG, ...).
+    pub fn env(&self, name: &str) -> String {
         let env = text(&self.run(&["env"]));
         env.lines()
-            .find_map(|l| l.trim_start_matches("export ").strip_prefix("LAB_PORT="))
-            .and_then(|v| v.trim_matches(['\'', '"']).parse().ok())
-            .unwrap_or_else(|| panic!("no LAB_PORT in:\n{env}"))
+            .find_map(|l| l.trim_start_matches("export ").strip_prefix(&format!("{name}=")))
+            .map(|v| v.trim_matches(['\'', '"']).to_string())
+            .unwrap_or_else(|| panic!("no {name} in:\n{env}"))
+    }
+
+    /// The SMTP port the instance listens on.
+    pub fn port(&self) -> u16 {
+        self.env("LAB_PORT").parse().unwrap()
     }
 
     /// One SMTP transaction with swaks; returns its exit code and transcript.
