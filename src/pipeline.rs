@@ -48,9 +48,10 @@ impl std::error::Error for LoadError {}
 /// Reads and compiles the configured rules (a directory, or the shipped pack).
 pub fn load_rules(config: &Config) -> (Option<RuleSet>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
-    let sources = match &config.rules.dir {
-        Some(dir) => rules::read_dir(dir, &mut diags),
-        None => rules::shipped_sources(),
+    let sources = if config.rules.dirs.is_empty() {
+        rules::shipped_sources()
+    } else {
+        config.rules.dirs.iter().flat_map(|dir| rules::read_dir(dir, &mut diags)).collect()
     };
     if diags.iter().any(Diagnostic::is_error) {
         return (None, diags);

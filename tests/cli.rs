@@ -144,3 +144,32 @@ fn serve_refuses_a_bad_config_with_exit_2() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("c.yaml:3:3") && err.contains("idel"), "{err}");
 }
+
+/// The annotated sample configuration the package installs parses, and says what the defaults
+/// are (so its comments cannot drift from the code).
+#[test]
+fn the_packaged_sample_config_parses_and_matches_the_defaults() {
+    use inspect_milter::config::Config;
+    let path = root().join("packaging/inspect-milter.yaml");
+    let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let d = Config::default();
+    assert_eq!(c.listen.len(), 2, "the package listens on a unix socket and on loopback");
+    assert_eq!(c.rules.dirs.len(), 2);
+    assert_eq!(
+        (c.socket_mode, c.max_connections, c.max_message_size, c.on_error),
+        (d.socket_mode, d.max_connections, d.max_message_size, d.on_error)
+    );
+    assert_eq!(c.timeouts, d.timeouts);
+    assert_eq!(c.inspect, d.inspect);
+    assert_eq!(c.policy.tag_at, d.policy.tag_at);
+    assert_eq!(c.policy.quarantine_at, d.policy.quarantine_at);
+    assert_eq!(c.policy.reject_at, d.policy.reject_at);
+    for (reason, decision) in &c.policy.uninspectable {
+        assert_eq!(*decision, d.policy.for_reason(*reason), "{reason}");
+    }
+    assert_eq!(c.policy.uninspectable.len(), 12, "every reason is listed");
+    assert_eq!(c.quarantine, d.quarantine);
+    assert_eq!(c.release, d.release);
+    assert_eq!(c.log, d.log);
+    assert_eq!(c.metrics, d.metrics);
+}

@@ -59,13 +59,14 @@ pub fn run(args: CheckArgs) -> u8 {
             }
         },
     };
-    let mut rules_dir = args.rules.clone();
-    if rules_dir.is_none() {
-        rules_dir = config.as_ref().and_then(|c| c.rules.dir.clone());
-    }
-    let sources = match &rules_dir {
-        Some(dir) => crate::rules::read_dir(dir, &mut diags),
-        None => crate::rules::shipped_sources(),
+    let dirs = match &args.rules {
+        Some(dir) => vec![dir.clone()],
+        None => config.as_ref().map(|c| c.rules.dirs.clone()).unwrap_or_default(),
+    };
+    let sources = if dirs.is_empty() {
+        crate::rules::shipped_sources()
+    } else {
+        dirs.iter().flat_map(|dir| crate::rules::read_dir(dir, &mut diags)).collect()
     };
     let relaxed = config.as_ref().is_some_and(|c| c.rules.relaxed_yara_syntax);
     let (_, mut more) =

@@ -3,6 +3,7 @@
 
 mod check;
 mod detection;
+mod manual;
 mod scan;
 mod serve;
 mod test;
@@ -41,6 +42,9 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Review held messages: list, show, delete, purge.
     Quarantine(crate::quarantine::cli::QuarantineArgs),
+    /// Write the man pages and shell completions (for packaging).
+    #[command(hide = true)]
+    Manual(manual::ManualArgs),
 }
 
 /// Success.
@@ -65,6 +69,7 @@ pub fn main() -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Check(args) => check::run(args),
         Command::Quarantine(args) => crate::quarantine::cli::run(args),
+        Command::Manual(args) => manual::run(args),
     };
     ExitCode::from(code)
 }
@@ -124,15 +129,16 @@ impl RulesArgs {
     ) -> Result<(crate::pipeline::Pipeline, String), u8> {
         let mut config = load_config(self.config.as_deref())?;
         if let Some(dir) = &self.rules {
-            config.rules.dir = Some(dir.clone());
-        } else if config.rules.dir.is_none()
+            config.rules.dirs = vec![dir.clone()];
+        } else if config.rules.dirs.is_empty()
             && let Some(parent) = tests_dir.and_then(|d| d.parent()).filter(|p| has_rule_files(p))
         {
-            config.rules.dir = Some(parent.to_path_buf());
+            config.rules.dirs = vec![parent.to_path_buf()];
         }
-        let source = match &config.rules.dir {
-            Some(d) => d.display().to_string(),
-            None => "the shipped pack (built in)".to_string(),
+        let source = if config.rules.dirs.is_empty() {
+            "the shipped pack (built in)".to_string()
+        } else {
+            config.rules.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
         };
         match crate::pipeline::Pipeline::load(&config) {
             Ok((p, warnings)) => {

@@ -11,9 +11,11 @@ use crate::inspect::Limits;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawRules {
-    /// Directory of rule files (`*.yar`, `*.yaml`). Default: the pack built into the binary,
-    /// so `serve` with no configuration inspects with the shipped rules.
-    pub dir: Option<PathBuf>,
+    /// Directory (or list of directories) of rule files (`*.yar`, `*.yaml`), read in order, all
+    /// compiled together. Default: the pack built into the binary, so `serve` with no
+    /// configuration inspects with the shipped rules. The package uses the shipped pack in
+    /// `/usr/share/inspect-milter/rules` and local rules in `/etc/inspect-milter/rules.d`.
+    pub dir: Option<super::OneOrMany<PathBuf>>,
     /// Accept YARA 4 regular-expression syntax that yara-x refuses (unescaped `{`, unknown
     /// escapes). Default false; public packs sometimes need it.
     pub relaxed_yara_syntax: bool,
@@ -40,7 +42,8 @@ impl Default for RawInspect {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RulesConfig {
-    pub dir: Option<PathBuf>,
+    /// Empty: the pack built into the binary.
+    pub dirs: Vec<PathBuf>,
     pub relaxed_yara_syntax: bool,
 }
 

@@ -315,8 +315,10 @@ impl RawConfig {
         let log = self.log.validate().map_err(section)?;
         let metrics = self.metrics.validate().map_err(section)?;
         let release = self.release.validate().map_err(section)?;
-        let rules =
-            inspect::RulesConfig { dir: self.rules.dir, relaxed_yara_syntax: self.rules.relaxed_yara_syntax };
+        let rules = inspect::RulesConfig {
+            dirs: self.rules.dir.map(|d| d.0).unwrap_or_default(),
+            relaxed_yara_syntax: self.rules.relaxed_yara_syntax,
+        };
         Ok(Config {
             origin: origin.map(Path::to_path_buf),
             rules,

@@ -103,3 +103,11 @@ fn missing_file_is_a_read_error() {
     assert!(matches!(e, ConfigError::Read { .. }));
     assert!(e.to_string().contains("/nonexistent/inspect-milter.yaml"));
 }
+
+#[test]
+fn rules_dir_takes_one_directory_or_a_list() {
+    assert_eq!(parse("rules:\n  dir: /a\n").unwrap().rules.dirs, vec![std::path::PathBuf::from("/a")]);
+    let c = parse("rules:\n  dir: [/usr/share/inspect-milter/rules, /etc/inspect-milter/rules.d]\n").unwrap();
+    assert_eq!(c.rules.dirs.len(), 2);
+    assert!(Config::default().rules.dirs.is_empty(), "no directory: the built-in pack");
+}

@@ -65,11 +65,13 @@ pub enum QuarantineCommand {
     Delete(DeleteArgs),
     /// Remove every entry received longer ago than a given age, whatever its state.
     Purge(PurgeArgs),
-    /// Deliver held messages to their recipients (or --to), marked so the milter does not hold
-    /// them again: from this store over SMTP to `release.relay` with STARTTLS (required by
-    /// default) or through the MTA's sendmail program (`release.method`). A message the MTA
-    /// holds (quarantine.mode hold or both) is released there with `postsuper -H QUEUE_ID`,
-    /// which works only when this command runs on the Postfix host.
+    /// Deliver held messages, marked so the milter does not hold them again.
+    ///
+    /// Our copy goes to the original recipients (or --to) over SMTP to `release.relay` with
+    /// STARTTLS (required by default), or through the MTA's sendmail program
+    /// (`release.method`). A message the MTA holds (quarantine.mode hold or both) is released
+    /// there with `postsuper -H QUEUE_ID`, which works only when this command runs on the
+    /// Postfix host.
     Release(ReleaseArgs),
 }
 
