@@ -42,3 +42,29 @@ pub fn milter_stream(data: &[u8]) {
         }
     }
 }
+
+/// Treats `data` as a regex rule file and a YARA rule file and compiles both: whatever the
+/// text, the loader reports diagnostics and never panics.
+pub fn rule_files(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let sources = [
+        crate::rules::Source { origin: "fuzz.yaml".into(), text: text.clone().into_owned() },
+        crate::rules::Source { origin: "fuzz.yar".into(), text: text.into_owned() },
+    ];
+    for source in sources {
+        let (_, diags) = crate::rules::compile(std::slice::from_ref(&source), Default::default());
+        for d in diags {
+            let _ = d.to_string();
+        }
+    }
+}
+
+/// Treats `data` as a configuration file: it loads or is refused with an error naming a
+/// place, never a panic; the section-by-section checker agrees it is a document.
+pub fn config_file(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let path = std::path::Path::new("fuzz.yaml");
+    if crate::config::Config::parse(&text, path).is_err() {
+        let _ = crate::config::section_errors(&text, "fuzz.yaml");
+    }
+}

@@ -19,3 +19,13 @@ fn replay(target: &str, run: fn(&[u8])) -> usize {
 fn milter_stream_seeds_never_panic() {
     assert!(replay("milter_stream", inspect_milter::fuzzing::milter_stream) >= 5);
 }
+
+#[test]
+fn rule_file_seeds_never_panic() {
+    assert!(replay("rule_files", inspect_milter::fuzzing::rule_files) >= 4);
+}
+
+#[test]
+fn config_file_seeds_never_panic() {
+    assert!(replay("config_file", inspect_milter::fuzzing::config_file) >= 3);
+}
