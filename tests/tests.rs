@@ -12,5 +12,6 @@ mod mta;
 mod ops;
 mod pipeline;
 mod release;
+mod resilience;
 mod rule_pack;
 mod server;

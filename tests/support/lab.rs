@@ -99,6 +99,13 @@ impl Postfix {
         run("postfix-lab.sh", args, &self.env)
     }
 
+    /// The lab command for `args`, ready to be spawned (for work that must run alongside).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(repo().join("tests/mta/postfix-lab.sh"));
+        c.args(args).envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        c
+    }
+
     /// A variable of the instance's `env` output (LAB_PORT, LAB_TLS_CERT, MAIL_CONFIG, ...).
     pub fn env(&self, name: &str) -> String {
         let env = text(&self.run(&["env"]));
