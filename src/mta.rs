@@ -107,14 +107,7 @@ impl Message {
             headers.push((name.to_vec(), value.to_vec()));
         }
         let mut crlf = Vec::with_capacity(body.len() + body.len() / 50);
-        let mut prev = 0u8;
-        for &b in body {
-            if b == b'\n' && prev != b'\r' {
-                crlf.push(b'\r');
-            }
-            crlf.push(b);
-            prev = b;
-        }
+        crate::milter::session::push_crlf_normalised(&mut crlf, body);
         Message {
             sender: "sender@example.test".to_string(),
             recipients: vec!["rcpt@example.test".to_string()],

@@ -477,9 +477,9 @@ impl MessageState {
     }
 }
 
-/// Header values fold with a bare LF (`\n\t`) on the milter wire; the rebuilt message uses CRLF
-/// throughout, like the body the MTA sends.
-fn push_crlf_normalised(out: &mut Vec<u8>, value: &[u8]) {
+/// Appends `value` with every bare LF made CRLF. Header values fold with a bare LF (`\n\t`) on
+/// the milter wire; the rebuilt message uses CRLF throughout, like the body the MTA sends.
+pub fn push_crlf_normalised(out: &mut Vec<u8>, value: &[u8]) {
     let mut prev = 0u8;
     for &b in value {
         if b == b'\n' && prev != b'\r' {
