@@ -59,7 +59,10 @@ pub fn analyze(targets: &[Target<'_>], out: &mut Vec<Anomaly>) {
     if let (Some(from), Some(domain)) = (from.as_deref(), from_domain.as_deref()) {
         display_name_checks(from, domain, out);
     }
-    if let (Some(rt), Some(fd)) = (header("Reply-To"), from_domain.as_deref()) {
+    // Mailing lists rewrite From (for DMARC) and point Reply-To at the author or the list:
+    // there a different Reply-To domain is the norm, not a signal.
+    let list = header("List-Id").is_some();
+    if let (false, Some(rt), Some(fd)) = (list, header("Reply-To"), from_domain.as_deref()) {
         let rt = String::from_utf8_lossy(&rt.data);
         if let Some(rd) = address_domain(&rt)
             && registrable(&rd) != registrable(fd)

@@ -33,6 +33,8 @@ use super::diag::{Diagnostic, code};
 /// pathological `\w{1000}{1000}` is refused at load time instead of eating memory.
 const REGEX_SIZE_LIMIT: usize = 8 << 20;
 const SET_SIZE_LIMIT: usize = 256 << 20;
+/// Lazy-DFA cache for the sets over long text (body, HTML, header block), per scan thread.
+const TEXT_DFA_LIMIT: usize = 8 << 20;
 
 /// Where a regex rule looks, by the design's names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -471,8 +473,17 @@ pub fn compile(rules: Vec<RegexRule>) -> Result<RegexRules, String> {
     }
     let mut sets = HashMap::new();
     for (target, (patterns, entries)) in grouped {
+        // The lazy DFA of a big text set outgrows the default 2 MiB cache on ordinary mail,
+        // and a cache that keeps filling up makes the engine fall back to its slow matcher for
+        // good. Text targets get a larger cache (per scan thread); small targets keep the
+        // default.
+        let dfa = match target {
+            RegexTarget::Body | RegexTarget::Html | RegexTarget::Headers => TEXT_DFA_LIMIT,
+            _ => 2 << 20,
+        };
         let set = RegexSetBuilder::new(&patterns)
             .size_limit(SET_SIZE_LIMIT)
+            .dfa_size_limit(dfa)
             .build()
             .map_err(|e| format!("compiling the {target} rules together: {e}"))?;
         sets.insert(target, TargetSet { set, entries });
