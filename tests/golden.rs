@@ -120,3 +120,57 @@ fn golden_fixtures_match_their_expected_summaries() {
         failures.join("\n")
     );
 }
+
+/// What the shipped rules decide about a fixture: decision, score, the rules that hit and the
+/// reasons parts went uninspected — stable across runs (no timings, no hashes).
+fn decision_json(pipeline: &inspect_milter::pipeline::Pipeline, raw: &[u8]) -> String {
+    let r = pipeline.run(raw, &Default::default(), false, raw.len() as u64);
+    let mut rules: Vec<&str> = r.hits.iter().map(|h| h.rule.as_str()).collect();
+    rules.sort();
+    rules.dedup();
+    let v = serde_json::json!({
+        "decision": r.decision,
+        "score": r.score,
+        "rules": rules,
+        "uninspected": r.coverage.uninspectable.iter().map(|u| format!("{}={}", u.reason, u.part_path)).collect::<Vec<_>>(),
+        "reasons": r.reasons,
+    });
+    let mut json = serde_json::to_string_pretty(&v).expect("serializes");
+    json.push('\n');
+    json
+}
+
+/// Every fixture's decision with the shipped rules, golden like the summaries:
+/// `<name>.decision.json`; `UPDATE_GOLDEN=1` regenerates. A rule change that moves a fixture
+/// shows up here as a diff to review.
+#[test]
+fn golden_fixtures_match_their_expected_decisions() {
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
+    let config = inspect_milter::config::Config::default();
+    let (pipeline, _) = inspect_milter::pipeline::Pipeline::load(&config).expect("the shipped rules load");
+    let mut failures = Vec::new();
+    for file in &fixtures() {
+        if !cfg!(debug_assertions) && file.to_string_lossy().contains("debug-assert") {
+            continue;
+        }
+        let raw = std::fs::read(file).expect("fixture readable");
+        let actual = decision_json(&pipeline, &raw);
+        let expected_path = with_suffix(file, ".decision.json");
+        let actual_path = with_suffix(file, ".decision.actual.json");
+        if update {
+            std::fs::write(&expected_path, &actual).expect("write expected");
+            let _ = std::fs::remove_file(&actual_path);
+            continue;
+        }
+        match std::fs::read_to_string(&expected_path) {
+            Ok(expected) if expected == actual => {
+                let _ = std::fs::remove_file(&actual_path);
+            }
+            _ => {
+                std::fs::write(&actual_path, &actual).expect("write actual");
+                failures.push(format!("{}: decision differs, see {}", file.display(), actual_path.display()));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
