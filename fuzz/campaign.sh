@@ -13,7 +13,7 @@ seconds=${1:-300}
 shift || true
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(milter_stream mime_walk rule_files config_file)
-cargo +nightly fuzz build -O "${targets[@]/#/}" >/dev/null 2>&1 || cargo +nightly fuzz build -O
+cargo +nightly fuzz build -O
 mkdir -p target/campaign
 for t in "${targets[@]}"; do
     # A scratch corpus per target, seeded from the committed seeds; the seeds stay small.
