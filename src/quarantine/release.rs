@@ -30,6 +30,12 @@ enum Route {
 
 pub fn run_release(store: &Store, a: &ReleaseArgs, c: &mut Console<'_>, cfg: &ReleaseConfig) -> u8 {
     finish(c, |c| {
+        // One release at a time per store: the state is read after the lock is taken, so an
+        // entry released by someone else meanwhile is seen as released.
+        let _guard = match store.release_lock() {
+            Ok(g) => g,
+            Err(e) => return Ok(report_error(c, &e)),
+        };
         let mut code = EXIT_OK;
         for raw in &a.ids {
             let entry = match Id::parse(raw).and_then(|id| store.get(&id)) {
@@ -188,5 +194,27 @@ fn postsuper(queue_id: &str) -> Result<String, String> {
             "postsuper -H {queue_id}: {}",
             if text.is_empty() { "not in the hold queue" } else { &text }
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::durable::{self, LockKind};
+    use super::*;
+
+    #[test]
+    fn one_release_at_a_time_per_store() {
+        let dir = std::env::temp_dir().join(format!("im-release-lock-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        let guard = store.release_lock().unwrap();
+        let other = durable::open_lock_file(&dir.join(".release.lock")).unwrap();
+        assert!(!durable::try_lock(&other, LockKind::Exclusive).unwrap(), "a second release waits");
+        drop(guard);
+        assert!(
+            durable::try_lock(&other, LockKind::Exclusive).unwrap(),
+            "and goes on when the first is done"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

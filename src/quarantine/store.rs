@@ -72,6 +72,8 @@ const LOCK_FILE: &str = ".lock";
 const MESSAGE_SUFFIX: &str = ".eml";
 const META_SUFFIX: &str = ".json";
 const TEMP_SUFFIX: &str = ".json.tmp";
+/// Held by `quarantine release` for its whole run.
+const RELEASE_LOCK_FILE: &str = ".release.lock";
 /// Fresh ids `put` tries when the one drawn is taken. With 48 random bits per second a second
 /// draw is already astronomically unlikely; the bound only keeps a broken generator from
 /// looping forever.
@@ -491,6 +493,16 @@ impl Store {
         let _ = fs::remove_file(self.temp_path(id));
         let _ = fs::remove_file(self.message_path(id));
         let _ = durable::sync_dir(&self.day_dir(id));
+    }
+
+    /// Serialises releases: held for the whole of a `quarantine release`, so that two
+    /// reviewers releasing the same entry cannot both send it (the second finds it released).
+    /// Dropping the file releases the lock.
+    pub fn release_lock(&self) -> Result<File, StoreError> {
+        let path = self.root.join(RELEASE_LOCK_FILE);
+        let f = durable::open_lock_file(&path).map_err(at(&path))?;
+        durable::lock(&f, LockKind::Exclusive).map_err(at(&path))?;
+        Ok(f)
     }
 
     fn lock_store(&self, kind: LockKind) -> Result<File, StoreError> {
