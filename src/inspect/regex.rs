@@ -23,6 +23,10 @@ struct Found {
 fn key(t: &Target<'_>) -> Option<RegexTarget> {
     Some(match t.kind {
         TargetKind::Subject => RegexTarget::Subject,
+        // `header:<Name>` is the message's own header: the headers of an attached or quoted
+        // message (a bounce, a forward) say nothing about who sent this one. They are still
+        // searched through `headers` (each header block, raw).
+        TargetKind::Header if t.part_path != "0" => return None,
         TargetKind::Header => RegexTarget::Header(t.header_name.as_deref()?.to_ascii_lowercase()),
         TargetKind::RawHeaders => RegexTarget::Headers,
         TargetKind::Text | TargetKind::HtmlText => RegexTarget::Body,
@@ -180,7 +184,10 @@ mod tests {
         let mut other = t(TargetKind::Header, "0", b"x@evil.example");
         other.header_name = Some("From".into());
         assert_eq!(scan(&r, &[other.clone()], &Envelope::default(), &[], &[]).len(), 0);
-        assert_eq!(scan(&r, &[other, h], &Envelope::default(), &[], &[]).len(), 1);
+        assert_eq!(scan(&r, &[other, h.clone()], &Envelope::default(), &[], &[]).len(), 1);
+        let mut quoted = h;
+        quoted.part_path = "2".into();
+        assert!(scan(&r, &[quoted], &Envelope::default(), &[], &[]).is_empty(), "an attached message's header");
     }
 
     #[test]
