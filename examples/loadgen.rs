@@ -50,13 +50,13 @@ struct Args {
     messages: usize,
     per_connection: usize,
     seconds: u64,
-    pid: Option<u32>,
+    pids: Vec<u32>,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: loadgen (--addr ADDR | --null | --engine CONFIG) [--corpus DIR | --generate N [--seed S] | --size BYTES] \
-         [--concurrency N] [--messages N] [--per-connection N] [--seconds S] [--pid PID] [--idle N]"
+         [--concurrency N] [--messages N] [--per-connection N] [--seconds S] [--pid PID[,PID…]] [--idle N]"
     );
     std::process::exit(2)
 }
@@ -75,7 +75,7 @@ fn parse() -> Args {
         messages: 2000,
         per_connection: 20,
         seconds: 60,
-        pid: None,
+        pids: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -93,7 +93,9 @@ fn parse() -> Args {
             "--messages" => a.messages = val().parse().unwrap_or_else(|_| usage()),
             "--per-connection" => a.per_connection = val().parse().unwrap_or_else(|_| usage()),
             "--seconds" => a.seconds = val().parse().unwrap_or_else(|_| usage()),
-            "--pid" => a.pid = Some(val().parse().unwrap_or_else(|_| usage())),
+            "--pid" => {
+                a.pids = val().split(',').map(|p| p.trim().parse().unwrap_or_else(|_| usage())).collect()
+            }
             _ => usage(),
         }
     }
@@ -141,17 +143,29 @@ fn corpus(args: &Args) -> Vec<Message> {
     out
 }
 
-/// utime + stime in clock ticks, peak RSS and current RSS in KiB, of a process.
-fn proc_usage(pid: u32) -> Option<(u64, u64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib = |key: &str| -> Option<u64> {
-        status.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
+/// CPU time in clock ticks (user and system, with that of children reaped), peak RSS and
+/// current RSS in KiB, summed over the processes `pids` (a milter made of several processes:
+/// pass them all; peaks are summed, an upper bound).
+fn proc_usage(pids: &[u32]) -> Option<(u64, u64, u64)> {
+    let mut total = (0, 0, 0);
+    let one = |pid: u32| -> Option<(u64, u64, u64)> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let after = stat.rsplit_once(')')?.1;
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 = f.get(11..15)?.iter().map(|v| v.parse::<u64>().unwrap_or(0)).sum();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kib = |key: &str| -> Option<u64> {
+            status.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
+        };
+        Some((ticks, kib("VmHWM:")?, kib("VmRSS:")?))
     };
-    Some((ticks, kib("VmHWM:")?, kib("VmRSS:")?))
+    // A process that has gone (a recycled worker) is skipped; its parent counts its CPU.
+    for usage in pids.iter().filter_map(|&pid| one(pid)) {
+        total.0 += usage.0;
+        total.1 += usage.1;
+        total.2 += usage.2;
+    }
+    (!pids.is_empty()).then_some(total)
 }
 
 fn main() {
@@ -184,15 +198,17 @@ async fn run(args: Args) {
             shutdown_grace: Duration::from_secs(1),
             on_error: Verdict::accept(),
             filter_threads: 2,
+            inflight_bytes: 256 << 20,
+            spool_dir: std::env::temp_dir(),
         };
         let task = tokio::spawn(server::run(vec![listener], filters, opts, prx));
         self_server = Some((ptx, task, _ftx));
-        (addr, Some(std::process::id()))
+        (addr, vec![std::process::id()])
     } else {
-        (args.addr.clone().unwrap(), args.pid)
+        (args.addr.clone().unwrap(), args.pids.clone())
     };
-    let idle = open_idle(&addr, args.idle, pid).await;
-    let before = pid.and_then(proc_usage);
+    let idle = open_idle(&addr, args.idle, &pid).await;
+    let before = proc_usage(&pid);
     let next = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
@@ -265,7 +281,7 @@ async fn run(args: Args) {
         tally.merge(t.await.unwrap());
     }
     let elapsed = started.elapsed();
-    let after = pid.and_then(proc_usage);
+    let after = proc_usage(&pid);
     let avg_bytes = bytes_per_round as f64 / messages.len() as f64;
     let target = format!("{}{}", addr, if args.null { " (in-process null filter)" } else { "" });
     let note = if args.null { " (this process: client and server)" } else { "" };
@@ -334,7 +350,7 @@ fn print_report(
     println!("modifications     {}", tally.modifications);
     if let Some(((t0, _, _), (t1, hwm, _))) = usage {
         let tick = 100.0; // USER_HZ on Linux
-        let cpu_ms = (t1 - t0) as f64 / tick * 1000.0;
+        let cpu_ms = t1.saturating_sub(t0) as f64 / tick * 1000.0;
         println!("server cpu        {:.3} ms/message{note}", cpu_ms / n.max(1) as f64);
         println!("server peak rss   {:.1} MB{note}", hwm as f64 / 1024.0);
     }
@@ -342,11 +358,11 @@ fn print_report(
 
 /// Opens `count` connections that negotiate and say HELO, then stay idle, and reports the
 /// server's RSS before and after. They are held until the returned value is dropped.
-async fn open_idle(addr: &ListenAddr, count: usize, pid: Option<u32>) -> Vec<Client> {
+async fn open_idle(addr: &ListenAddr, count: usize, pid: &[u32]) -> Vec<Client> {
     if count == 0 {
         return Vec::new();
     }
-    let rss = || pid.and_then(proc_usage).map_or(0.0, |u| u.2 as f64 / 1024.0);
+    let rss = || proc_usage(pid).map_or(0.0, |u| u.2 as f64 / 1024.0);
     let before = rss();
     let mut open = Vec::with_capacity(count);
     for _ in 0..count {
@@ -410,7 +426,7 @@ fn engine(args: &Args, config: &std::path::Path) {
     let avg_bytes = messages.iter().map(|m| m.message.len()).sum::<usize>() as f64 / messages.len() as f64;
     let threads = config.inspect.threads.max(1);
     let next = AtomicUsize::new(0);
-    let before = proc_usage(std::process::id());
+    let before = proc_usage(&[std::process::id()]);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let tallies: Vec<Tally> = std::thread::scope(|s| {
@@ -447,7 +463,7 @@ fn engine(args: &Args, config: &std::path::Path) {
     let mut tally = Tally::default();
     tallies.into_iter().for_each(|t| tally.merge(t));
     let elapsed = started.elapsed();
-    let after = proc_usage(std::process::id());
+    let after = proc_usage(&[std::process::id()]);
     let target = format!("in-process engine ({threads} threads, no protocol)");
     print_report(&target, threads, tally, elapsed, avg_bytes, before.zip(after), " (this process)");
 }

@@ -110,20 +110,22 @@ fn base64_decode(body: &[u8], cap: usize) -> Decoded<'static> {
             while let Some(chunk) = body.get(index..index + 8)
                 && out.len() + 6 < cap
             {
-                if chunk.iter().any(|&b| table[b as usize] >= 64) {
+                let values: [u8; 8] = std::array::from_fn(|k| table[chunk[k] as usize]);
+                if values.iter().fold(0, |a, &v| a | v) >= 64 {
                     break;
                 }
-                let v = chunk.iter().fold(0u64, |a, &b| (a << 6) | u64::from(table[b as usize]));
+                let v = values.iter().fold(0u64, |a, &v| (a << 6) | u64::from(v));
                 out.extend_from_slice(&v.to_be_bytes()[2..]);
                 index += 8;
             }
             while let Some(chunk) = body.get(index..index + 4)
                 && out.len() + 3 < cap
             {
-                if chunk.iter().any(|&b| table[b as usize] >= 64) {
+                let values: [u8; 4] = std::array::from_fn(|k| table[chunk[k] as usize]);
+                if values.iter().fold(0, |a, &v| a | v) >= 64 {
                     break;
                 }
-                let v = chunk.iter().fold(0u32, |a, &b| (a << 6) | u32::from(table[b as usize]));
+                let v = values.iter().fold(0u32, |a, &v| (a << 6) | u32::from(v));
                 out.extend_from_slice(&v.to_be_bytes()[1..]);
                 index += 4;
             }
