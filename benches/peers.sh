@@ -91,7 +91,8 @@ descendants() {
         for p in "${frontier[@]}"; do
             for kid in $(pgrep -P "$p" || true); do next+=("$kid"); all+=("$kid"); done
         done
-        frontier=("${next[@]+"${next[@]}"}")
+        frontier=()
+        if [ ${#next[@]} -gt 0 ]; then frontier=("${next[@]}"); fi
     done
     local IFS=,
     echo "${all[*]}"
@@ -110,8 +111,8 @@ run() {
     done
 }
 
-out="$("$PEERS_DIR/inspect-milter/start-inspect-milter.sh" "$BIN")"
-echo "$out"
+"$PEERS_DIR/inspect-milter/start-inspect-milter.sh" "$BIN" > "$RESULTS/start.log"
+cat "$RESULTS/start.log"
 run inspect-milter "inet:127.0.0.1:$PORT_INSPECT" "$(cat "$PEER_RUN_BASE/inspect-milter/pid")"
 "$PEERS_DIR/inspect-milter/stop-inspect-milter.sh"
 echo "== in-process engine (no protocol)"
@@ -126,13 +127,17 @@ for p in $PEERS; do
             "$PEERS_DIR/rspamd/stop-rspamd.sh"
             ;;
         mimedefang)
-            addr="$("$PEERS_DIR/mimedefang/start-mimedefang.sh" | tail -1)"
+            "$PEERS_DIR/mimedefang/start-mimedefang.sh" > "$RESULTS/start.log"
+            cat "$RESULTS/start.log"
+            addr="$(tail -1 "$RESULTS/start.log")"
             run mimedefang "$addr" "$(cat "$PEER_RUN_BASE/mimedefang/mimedefang.pid")" \
                 "$(cat "$PEER_RUN_BASE/mimedefang/multiplexor.pid")"
             "$PEERS_DIR/mimedefang/stop-mimedefang.sh"
             ;;
         clamav)
-            addr="$("$PEERS_DIR/clamav/start-clamav.sh" | tail -1)"
+            "$PEERS_DIR/clamav/start-clamav.sh" > "$RESULTS/start.log"
+            cat "$RESULTS/start.log"
+            addr="$(tail -1 "$RESULTS/start.log")"
             run clamav-milter "$addr" "$(cat "$PEER_RUN_BASE/clamav/clamav-milter.pid")" \
                 "$(cat "$PEER_RUN_BASE/clamav/clamd.pid")"
             "$PEERS_DIR/clamav/stop-clamav.sh"
