@@ -292,11 +292,13 @@ mod tests {
             panic!("end of message expected")
         };
         let mut eom = *eom;
+        eom.message.shrink_to_fit();
         expected.extend_from_slice(b"tail");
         // At end of message it waits for room: the first message finishing makes it.
-        let load = async {
-            memory.load(&budget, &mut eom).await;
-            memory
+        let shared = &budget;
+        let load = async move {
+            memory.load(shared, &mut eom).await;
+            (memory, eom)
         };
         tokio::pin!(load);
         assert!(
@@ -304,7 +306,7 @@ mod tests {
             "no room while the first message holds the budget"
         );
         first_memory.reset();
-        let memory = load.await;
+        let (memory, eom) = load.await;
         assert!(!memory.failed());
         assert_eq!(eom.message, expected, "spool and last bytes, in order");
         assert_eq!(
