@@ -86,6 +86,7 @@ impl Pipeline {
                 rules,
                 limits: config.inspect.limits.clone(),
                 scan_timeout: config.inspect.scan_timeout,
+                hash_message: true,
             },
             policy: config.policy.clone(),
         }
@@ -160,13 +161,15 @@ impl InspectFilter {
             format!("cannot create the release secret {}: {e}", config.release.secret_file.display())
         })?;
         pipeline.release = Some((secret, config.release.max_age));
+        // Only quarantined messages need their hash; it is added to their report below.
+        pipeline.inspector.hash_message = false;
         Ok(InspectFilter { pipeline, store: Some(store), mode: config.quarantine.mode })
     }
 }
 
 impl Filter for InspectFilter {
     fn end_of_message(&self, m: &EndOfMessage) -> Result<Verdict, FilterError> {
-        let report = self.pipeline.run(&m.message, &m.envelope, m.truncated, m.received_bytes);
+        let mut report = self.pipeline.run(&m.message, &m.envelope, m.truncated, m.received_bytes);
         let mut verdict = self.pipeline.verdict(&report, &m.message);
         let mut held = None;
         if matches!(verdict.action, Action::Quarantine(_)) {
@@ -174,6 +177,9 @@ impl Filter for InspectFilter {
             let kept = match &self.store {
                 None => Err("no quarantine store".to_string()),
                 Some(store) => {
+                    if report.message.sha256.is_empty() {
+                        report.message.sha256 = crate::inspect::engine::sha256_hex(&m.message);
+                    }
                     let bytes: &[u8] = if location == Location::Mta { b"" } else { &m.message };
                     let mut entry = NewEntry::from_report(
                         serde_json::to_value(&report).unwrap_or_default(),

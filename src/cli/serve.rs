@@ -200,5 +200,7 @@ pub(crate) fn server_options(config: &Config) -> server::Options {
         shutdown_grace: config.timeouts.shutdown_grace,
         on_error: policy::on_error_verdict(config.on_error),
         filter_threads: config.inspect.threads,
+        inflight_bytes: config.max_inflight_bytes,
+        spool_dir: config.spool_dir.clone(),
     }
 }

@@ -60,6 +60,19 @@ pub struct RawConfig {
     /// Default 64MiB: above every common `message_size_limit` (Postfix ships 10 MB), so only
     /// messages the MTA was configured to accept beyond that are truncated.
     pub max_message_size: Bytes,
+    /// Bytes of messages all connections together hold in memory while they arrive and while
+    /// they are inspected. Past it a message arriving goes on in an unlinked file in
+    /// `spool_dir`, and waits at its end for room to be read back, so memory is bounded by
+    /// this setting (plus what inspection decodes, bounded by `inspect.limits` and
+    /// `inspect.threads`), not by how many large messages arrive at once. Default 256MiB: room
+    /// for dozens of ordinary messages at once and several at `max_message_size`; lower it on
+    /// small machines, raise it if `spool_dir` is slow.
+    pub max_inflight_bytes: Bytes,
+    /// Where messages past `max_inflight_bytes` are spooled (files are unlinked as they are
+    /// created, so nothing is left behind). Default `/var/tmp`: on disk on every common
+    /// system (unlike `/tmp`, often in memory), and private and writable under the shipped
+    /// systemd unit (`PrivateTmp=yes`).
+    pub spool_dir: PathBuf,
     /// What an internal error does to the message. Default `tempfail`: nothing is delivered
     /// uninspected and nothing is lost; the client retries.
     pub on_error: FailAction,
@@ -99,6 +112,8 @@ impl Default for RawConfig {
             socket_mode: Mode(0o660),
             max_connections: 1000,
             max_message_size: Bytes(64 << 20),
+            max_inflight_bytes: Bytes(256 << 20),
+            spool_dir: PathBuf::from("/var/tmp"),
             on_error: FailAction::Tempfail,
             timeouts: RawTimeouts::default(),
             rules: inspect::RawRules::default(),
@@ -191,6 +206,8 @@ pub struct Config {
     pub socket_mode: u32,
     pub max_connections: usize,
     pub max_message_size: usize,
+    pub max_inflight_bytes: usize,
+    pub spool_dir: PathBuf,
     pub on_error: FailAction,
     pub timeouts: Timeouts,
     pub rules: inspect::RulesConfig,
@@ -252,6 +269,8 @@ impl Config {
             ("socket_mode", format!("{:o}", self.socket_mode)),
             ("max_connections", self.max_connections.to_string()),
             ("max_message_size", self.max_message_size.to_string()),
+            ("max_inflight_bytes", self.max_inflight_bytes.to_string()),
+            ("spool_dir", self.spool_dir.display().to_string()),
             ("on_error", format!("{:?}", self.on_error)),
             ("timeouts", format!("{:?}", self.timeouts)),
             ("inspect.threads", self.inspect.threads.to_string()),
@@ -289,6 +308,13 @@ impl RawConfig {
         let max_message_size = usize::try_from(self.max_message_size.0).unwrap_or(usize::MAX);
         if max_message_size < 1024 {
             return Err(invalid("max_message_size", "must be at least 1KiB"));
+        }
+        let max_inflight_bytes = usize::try_from(self.max_inflight_bytes.0).unwrap_or(usize::MAX);
+        if max_inflight_bytes < 1 << 20 {
+            return Err(invalid("max_inflight_bytes", "must be at least 1MiB"));
+        }
+        if self.spool_dir.as_os_str().is_empty() {
+            return Err(invalid("spool_dir", "must name a directory"));
         }
         let t = &self.timeouts;
         for (key, span) in
@@ -332,6 +358,8 @@ impl RawConfig {
             socket_mode: self.socket_mode.0,
             max_connections: self.max_connections,
             max_message_size,
+            max_inflight_bytes,
+            spool_dir: self.spool_dir,
             on_error: self.on_error,
             timeouts: Timeouts {
                 idle: t.idle.0,
@@ -349,6 +377,8 @@ const SECTIONS: &[&str] = &[
     "socket_mode",
     "max_connections",
     "max_message_size",
+    "max_inflight_bytes",
+    "spool_dir",
     "on_error",
     "timeouts",
     "rules",

@@ -11,6 +11,8 @@ fn every_documented_default() {
     assert_eq!(c.socket_mode, 0o660);
     assert_eq!(c.max_connections, 1000);
     assert_eq!(c.max_message_size, 64 << 20);
+    assert_eq!(c.max_inflight_bytes, 256 << 20);
+    assert_eq!(c.spool_dir, PathBuf::from("/var/tmp"));
     assert_eq!(c.on_error, FailAction::Tempfail);
     assert_eq!(c.timeouts.idle, Duration::from_secs(7200));
     assert_eq!(c.timeouts.message, Duration::from_secs(3600));
@@ -82,6 +84,7 @@ fn cross_field_validation_names_the_key() {
         ("listen: []\n", "listen"),
         ("max_connections: 0\n", "max_connections"),
         ("max_message_size: 10\n", "max_message_size"),
+        ("max_inflight_bytes: 1KiB\n", "max_inflight_bytes"),
         ("timeouts:\n  progress: 15s\n", "timeouts.progress"),
         ("timeouts:\n  idle: 0s\n", "timeouts.idle"),
     ] {

@@ -697,7 +697,7 @@ impl<'a> Walker<'a, '_> {
                 );
             }
         }
-        let data = buf.lift(decoded.data);
+        let mut data = buf.lift(decoded.data);
         self.charge(data.len());
         let decoded_size = data.len() as u64;
 
@@ -732,10 +732,13 @@ impl<'a> Walker<'a, '_> {
         });
 
         let charset = meta.content_type.as_ref().and_then(|c| c.param("charset"));
+        let as_attachment = !(is_html || is_text) || named;
         if is_html || is_text {
-            self.text_targets(data.clone(), charset, is_html, place);
+            // Copied only when the bytes are an attachment too.
+            let text = if as_attachment { data.clone() } else { std::mem::take(&mut data) };
+            self.text_targets(text, charset, is_html, place);
         }
-        if !(is_html || is_text) || named {
+        if as_attachment {
             let declared = Declared {
                 content_type: Some(effective.as_str()),
                 smime_type: meta.content_type.as_ref().and_then(|c| c.param("smime-type")),
@@ -842,10 +845,13 @@ impl<'a> Walker<'a, '_> {
             let text = self.target(TargetKind::HtmlText, place, scan.text.into_bytes().into());
             self.out.targets.push(text);
         } else {
-            let text = String::from_utf8_lossy(&text_bytes).into_owned();
+            // The text is UTF-8 already (see `to_utf8`), so this borrows; the URLs are cut
+            // out before the bytes move into their target.
+            let urls: Vec<String> =
+                find_urls(&String::from_utf8_lossy(&text_bytes)).map(str::to_string).collect();
             let target = self.target(TargetKind::Text, place, text_bytes);
             self.out.targets.push(target);
-            for url in find_urls(&text) {
+            for url in &urls {
                 self.url_target(url, None, place, &mut seen);
             }
         }

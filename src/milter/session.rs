@@ -149,6 +149,9 @@ struct MessageState {
     recipients: Vec<String>,
     macros: BTreeMap<String, String>,
     raw: Vec<u8>,
+    /// Bytes of this message the caller took out of `raw` (to spool them); they still count
+    /// towards the size cap.
+    spilled: usize,
     headers_ended: bool,
     truncated: bool,
     /// Bytes the MTA sent, including those past the cap.
@@ -161,6 +164,9 @@ pub struct Session {
     max_message: usize,
     conn: ConnectionState,
     msg: Option<MessageState>,
+    /// Messages begun on this connection (MAIL commands), so the caller can tell one message's
+    /// state from the next even when the MTA sends no ABORT between them.
+    messages: u64,
 }
 
 impl Session {
@@ -173,6 +179,31 @@ impl Session {
             max_message,
             conn: ConnectionState::default(),
             msg: None,
+            messages: 0,
+        }
+    }
+
+    /// Counts the messages begun on this connection; changes at every MAIL.
+    pub fn message_number(&self) -> u64 {
+        self.messages
+    }
+
+    /// Bytes of the message in progress held in memory.
+    pub fn buffered(&self) -> usize {
+        self.msg.as_ref().map_or(0, |m| m.raw.len())
+    }
+
+    /// Takes the bytes of the message in progress held so far, for the caller to keep
+    /// elsewhere (the server spools them to disk past its memory budget). They still count
+    /// towards `max_message`; at end of message [`EndOfMessage::message`] holds only what came
+    /// after the last take.
+    pub fn take_buffered(&mut self) -> Vec<u8> {
+        match &mut self.msg {
+            Some(m) => {
+                m.spilled += m.raw.len();
+                std::mem::take(&mut m.raw)
+            }
+            None => Vec::new(),
         }
     }
 
@@ -262,6 +293,7 @@ impl Session {
                 let macros = std::mem::take(&mut self.conn.mail_macros);
                 let sender_args: Vec<String> =
                     args[1..].iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+                self.messages += 1;
                 let mut raw = Vec::new();
                 if let Some(size) = declared_size(&sender_args) {
                     raw.reserve(size.min(self.max_message));
@@ -462,7 +494,7 @@ impl Session {
 impl MessageState {
     fn append(&mut self, bytes: &[u8], cap: usize) {
         self.received += bytes.len() as u64;
-        let room = cap.saturating_sub(self.raw.len());
+        let room = cap.saturating_sub(self.spilled + self.raw.len());
         if bytes.len() > room {
             self.truncated = true;
         }

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, interval_at, timeout_at};
 use tracing::{debug, trace, warn};
 
+use super::budget::MessageMemory;
 use super::listen::Stream;
 use super::{Phase, Shared};
 use crate::milter::codec::{self, MAX_PACKET};
@@ -38,6 +39,8 @@ pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: wa
     // The filter snapshot of the message in progress (taken when the message begins).
     let mut snapshot: Option<Arc<dyn Filter>> = None;
     let mut message_deadline: Option<Instant> = None;
+    // The message in progress's share of the in-flight budget, or its spool file.
+    let mut memory = MessageMemory::default();
 
     let end = 'conn: loop {
         // Handle every whole packet already buffered.
@@ -63,15 +66,36 @@ pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: wa
                 message_deadline = Some(Instant::now() + opts.message_timeout);
             }
             match step {
-                Step::Reply(replies) => replies.iter().for_each(|r| r.encode(&mut out)),
+                Step::Reply(replies) => {
+                    replies.iter().for_each(|r| r.encode(&mut out));
+                    memory.after_packet(&shared.budget, &mut session).await;
+                }
                 Step::Close => break 'conn End::Closed,
                 Step::Filter(eom) => {
                     let filter = snapshot.take().unwrap_or_else(|| Arc::clone(&shared.filters.borrow()));
                     message_deadline = None;
-                    let verdict = match run_filter(&mut stream, &shared, filter, *eom, &mut phase).await {
-                        Ok(v) => v,
-                        Err(end) => break 'conn end,
+                    let mut eom = *eom;
+                    if memory.spooled() {
+                        // Replies so far go out before the wait for room.
+                        if let Err(e) = stream.write_all(&out).await {
+                            break 'conn End::Io(e);
+                        }
+                        out.clear();
+                        let load = memory.load(&shared.budget, &mut eom);
+                        if let Err(end) = with_progress(&mut stream, &shared, &mut phase, load).await {
+                            break 'conn end;
+                        }
+                    }
+                    let verdict = if memory.failed() {
+                        crate::metrics::get().filter_errors.inc();
+                        shared.options.on_error.clone()
+                    } else {
+                        match run_filter(&mut stream, &shared, filter, eom, &mut phase).await {
+                            Ok(v) => v,
+                            Err(end) => break 'conn end,
+                        }
                     };
+                    memory.reset();
                     match session.finish(verdict) {
                         Ok(replies) => replies.iter().for_each(|r| r.encode(&mut out)),
                         Err(e) => break 'conn End::Protocol(e.to_string()),
@@ -82,6 +106,7 @@ pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: wa
         if !session.in_message() {
             snapshot = None;
             message_deadline = None;
+            memory.reset();
         }
         // All replies for what was read go out in one write.
         if !out.is_empty() {
@@ -144,23 +169,21 @@ pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: wa
     }
 }
 
-/// Runs the filter on the pool, sending PROGRESS while it works. `Err` ends the connection.
-async fn run_filter(
+/// Runs `work` while sending PROGRESS, so the MTA's timers do not fire. `Err` ends the
+/// connection.
+async fn with_progress<T>(
     stream: &mut Stream,
     shared: &Shared,
-    filter: Arc<dyn Filter>,
-    eom: EndOfMessage,
     phase: &mut watch::Receiver<Phase>,
-) -> Result<Verdict, End> {
-    let queue_id = eom.envelope.queue_id.clone().unwrap_or_else(|| "-".to_string());
-    let job = shared.pool.run(move || filter.end_of_message(&eom));
-    tokio::pin!(job);
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, End> {
+    tokio::pin!(work);
     let every = shared.options.progress_interval;
     let mut ticker = interval_at(Instant::now() + every, every);
     let progress = Response::Progress.to_bytes();
-    let result = loop {
+    loop {
         tokio::select! {
-            r = &mut job => break r,
+            r = &mut work => return Ok(r),
             _ = ticker.tick() => {
                 trace!("progress");
                 stream.write_all(&progress).await.map_err(End::Io)?;
@@ -171,7 +194,20 @@ async fn run_filter(
                 }
             }
         }
-    };
+    }
+}
+
+/// Runs the filter on the pool, sending PROGRESS while it works. `Err` ends the connection.
+async fn run_filter(
+    stream: &mut Stream,
+    shared: &Shared,
+    filter: Arc<dyn Filter>,
+    eom: EndOfMessage,
+    phase: &mut watch::Receiver<Phase>,
+) -> Result<Verdict, End> {
+    let queue_id = eom.envelope.queue_id.clone().unwrap_or_else(|| "-".to_string());
+    let job = shared.pool.run(move || filter.end_of_message(&eom));
+    let result = with_progress(stream, shared, phase, job).await?;
     Ok(match result {
         Ok(Ok(verdict)) => verdict,
         Ok(Err(e)) => {

@@ -8,6 +8,7 @@
 //! connection — the MTA then applies its `milter_default_action`, so nothing is lost.
 
 mod addr;
+pub mod budget;
 mod connection;
 mod listen;
 pub mod pool;
@@ -47,6 +48,10 @@ pub struct Options {
     /// The verdict used when the filter fails or panics.
     pub on_error: Verdict,
     pub filter_threads: usize,
+    /// Message bytes all connections together may hold in memory; past it messages are
+    /// spooled to `spool_dir` (see [`budget`]).
+    pub inflight_bytes: usize,
+    pub spool_dir: std::path::PathBuf,
 }
 
 /// The filter in force. A reload sends a new one; each message keeps the one that was current
@@ -57,6 +62,7 @@ struct Shared {
     options: Options,
     pool: Arc<Pool>,
     filters: FilterHandle,
+    budget: budget::Budget,
 }
 
 /// Serves milter connections on `listeners` until `phase` says stop.
@@ -67,7 +73,8 @@ pub async fn run(
     mut phase: watch::Receiver<Phase>,
 ) {
     let pool = Pool::new(options.filter_threads, "filter");
-    let shared = Arc::new(Shared { options: options.clone(), pool: Arc::clone(&pool), filters });
+    let budget = budget::Budget::new(options.inflight_bytes, options.spool_dir.clone());
+    let shared = Arc::new(Shared { options: options.clone(), pool: Arc::clone(&pool), filters, budget });
     let limit = Arc::new(Semaphore::new(options.max_connections));
     let mut connections = JoinSet::new();
     let mut acceptors = JoinSet::new();

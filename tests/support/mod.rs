@@ -25,6 +25,8 @@ pub fn options() -> Options {
         shutdown_grace: Duration::from_secs(10),
         on_error: inspect_milter::policy::on_error_verdict(inspect_milter::config::FailAction::Tempfail),
         filter_threads: 2,
+        inflight_bytes: 64 << 20,
+        spool_dir: std::env::temp_dir(),
     }
 }
 

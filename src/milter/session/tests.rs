@@ -447,3 +447,24 @@ impl SmtpReplyFor {
         crate::milter::SmtpReply::new(550, "5.7.1", "no").unwrap()
     }
 }
+
+#[test]
+fn bytes_taken_out_for_spooling_still_count_towards_the_cap() {
+    let mut s = Session::new(100);
+    negotiate_with(&mut s, POSTFIX_ACTIONS, POSTFIX_PROTOCOL);
+    envelope_part(&mut s);
+    let first = s.message_number();
+    s.handle(Command::EndOfHeaders).unwrap();
+    s.handle(Command::Body(&[b'a'; 60])).unwrap();
+    assert_eq!(s.buffered(), 62, "the empty line ending the headers, then the body");
+    let taken = s.take_buffered();
+    assert_eq!((taken.len(), s.buffered()), (62, 0));
+    s.handle(Command::Body(&[b'b'; 60])).unwrap();
+    let m = eom(s.handle(Command::EndOfMessage(b"")).unwrap());
+    assert_eq!(m.message, vec![b'b'; 38], "only what came after the take, up to the cap");
+    assert!(m.truncated);
+    assert_eq!(m.received_bytes, 122);
+    s.finish(Verdict::accept()).unwrap();
+    s.handle(Command::Mail(vec![b"<a@example.org>"])).unwrap();
+    assert_ne!(s.message_number(), first, "a new MAIL is a new message");
+}
