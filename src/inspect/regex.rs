@@ -187,7 +187,10 @@ mod tests {
         assert_eq!(scan(&r, &[other, h.clone()], &Envelope::default(), &[], &[]).len(), 1);
         let mut quoted = h;
         quoted.part_path = "2".into();
-        assert!(scan(&r, &[quoted], &Envelope::default(), &[], &[]).is_empty(), "an attached message's header");
+        assert!(
+            scan(&r, &[quoted], &Envelope::default(), &[], &[]).is_empty(),
+            "an attached message's header"
+        );
     }
 
     #[test]
