@@ -114,3 +114,15 @@ fn rules_dir_takes_one_directory_or_a_list() {
     assert_eq!(c.rules.dirs.len(), 2);
     assert!(Config::default().rules.dirs.is_empty(), "no directory: the built-in pack");
 }
+
+#[test]
+fn the_section_checker_knows_every_section() {
+    // The packaged configuration sets every section; the checker must take each of them.
+    let text = include_str!("../../packaging/inspect-milter.yaml");
+    assert!(parse(text).is_ok());
+    let errors = section_errors(text, "config.yaml");
+    assert!(errors.is_empty(), "{errors:?}");
+    let errors = section_errors("quarantine:\n  mode: sideways\nnosuch: 1\n", "c.yaml");
+    let codes: Vec<_> = errors.iter().map(|e| (e.line, e.message.contains("nosuch"))).collect();
+    assert_eq!(codes, vec![(Some(2), false), (Some(3), true)], "{errors:?}");
+}
