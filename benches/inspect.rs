@@ -326,8 +326,8 @@ pub fn generated_yara_rules(count: usize) -> String {
         let condition = match i % 4 {
             0 => "any of them",
             1 => "2 of them",
-            2 => "$a and part_kind == \"attachment\"",
-            _ => "($a or $c) and filesize < 10MB",
+            2 => "($a or $b or $c) and part_kind == \"attachment\"",
+            _ => "($a or $b or $c) and filesize < 10MB",
         };
         out.push_str(&format!(
             "rule gen_yara_{i} {{\n  meta:\n    score = 1\n  strings:\n    $a = \"{}\" nocase\n    $b = \"{}\" wide\n    $c = {{ {} {} [2-8] {} {} {} {} }}\n  condition:\n    {condition}\n}}\n",
