@@ -6,11 +6,12 @@
 #   packaging/build-deb.sh --profile dev --no-build
 #                                       package the debug binary the tests already built (CI)
 #
-# Needs cargo-deb (`cargo install cargo-deb --locked`, done here when missing).
+# Needs cargo-deb (`cargo install cargo-deb --version 3.8.0 --locked`, done here when missing;
+# pinned: later releases will refuse to package the dev profile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
+command -v cargo-deb >/dev/null || cargo install cargo-deb --version 3.8.0 --locked
 
 profile=release
 args=("$@")
