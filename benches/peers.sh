@@ -40,7 +40,10 @@ if [ "${PEERS_IN_NAMESPACE:-0}" != 1 ]; then
     for p in $PEERS; do
         case "$p" in
             rspamd) command -v rspamd >/dev/null || need+=(rspamd) ;;
-            mimedefang) command -v mimedefang >/dev/null || need+=(mimedefang libarchive-zip-perl libhtml-parser-perl) ;;
+            # mimedefang.pl needs Net::DNS (a Recommends): without it every worker dies at
+            # start and every message is tempfailed.
+            mimedefang) { command -v mimedefang >/dev/null && perl -MNet::DNS -e1 2>/dev/null; } ||
+                need+=(mimedefang libarchive-zip-perl libhtml-parser-perl libnet-dns-perl) ;;
             clamav) command -v clamd >/dev/null || need+=(clamav-daemon clamav-milter) ;;
         esac
     done
@@ -173,6 +176,10 @@ for c in $CONCURRENCY; do
                 'BEGIN { printf "%.2fx  %.2fx/%.2fx  %.2fx", a / b, q / p, s / r, y / x }')"
         fi
         printf '%-15s %5s %8s %9s %9s %9s %10s %9s   %s\n' "$name" "$c" "$rate" "$p50" "$p99" "$cpu" "$rss" "$errs" "$ratio"
+        # A milter that tempfails every message is broken, not fast: say so next to its row.
+        if grep -q '^decisions  *{"tempfail": [0-9]*}$' "$f"; then
+            echo "  ^ $name tempfailed every message: its numbers measure a failure (see its logs)"
+        fi
     done
 done
 engine_rate="$(field "$RESULTS/engine.txt" throughput 2)"
