@@ -5,10 +5,11 @@
 #   sudo benches/peers.sh                 # install what is missing, build, run, print the table
 #   PEERS="rspamd mimedefang" MESSAGES=2000 sudo benches/peers.sh
 #
-# What runs: the release daemon with the shipped rules plus the peers' 50 regex rules
-# (peers/inspect-milter/peer-rules.yaml, an extra rules directory), rspamd's milter proxy with
-# the same 50 rules (2 workers), MIMEDefang with the same 50 rules (4 Perl workers), and
-# clamav-milter + clamd with 2 signatures (not rule-equivalent; a floor for an AV milter).
+# What runs: the release daemon with the shipped YARA pack plus the peers' 50 regex rules
+# (peers/inspect-milter/peer-rules.yaml; RULESET=all adds the shipped regex pack too),
+# rspamd's milter proxy with the same 50 rules (2 workers), MIMEDefang with the same 50
+# rules (4 Perl workers), and clamav-milter + clamd with 2 signatures (not rule-equivalent;
+# a floor for an AV milter).
 # Each gets the same load from examples/loadgen.rs: the deterministic corpus (seed
 # $SEED, $CORPUS_COUNT messages), $MESSAGES messages per run at each concurrency in
 # $CONCURRENCY, 20 messages per connection with ABORT between them, bounded by
@@ -154,7 +155,7 @@ field() { # FILE KEY WORD-INDEX
     awk -v k="$2" -v n="$3" 'index($0, k) == 1 { print $n; exit }' "$1"
 }
 echo
-echo "corpus: seed $SEED, $CORPUS_COUNT messages; $MESSAGES messages per run"
+echo "corpus: seed $SEED, $CORPUS_COUNT messages; $MESSAGES messages per run; inspect-milter rules: ${RULESET:-equivalent}"
 printf '%-15s %5s %8s %9s %9s %9s %10s %9s   %s\n' milter conc msg/s p50_ms p99_ms cpu_ms rss_MB errors "inspect-milter is: x msg/s, x lower p50/p99, x less CPU"
 for c in $CONCURRENCY; do
     base="$RESULTS/inspect-milter-$c.txt"
