@@ -207,6 +207,14 @@ async fn logs_metrics_reload_and_health() {
     let out = send(&d.addr, &message("secondword", "QID5")).await;
     assert_eq!(out.action, Some(Response::Discard), "the old rules stay in force: {out:?}");
     std::fs::remove_file(rules.join("c.yaml")).unwrap();
+    // An invalid configuration keeps the old snapshot too, and the line names the key.
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{good}policy:\n  treshold: 3\n")).unwrap();
+    d.signal("HUP");
+    let failed = d.wait_for_nth("reload failed", 2);
+    assert!(failed.contains("treshold"), "{failed}");
+    let out = send(&d.addr, &message("secondword", "QID6")).await;
+    assert_eq!(out.action, Some(Response::Discard), "the old snapshot stays in force: {out:?}");
     // A restart-only key warns.
     write_config(free_port());
     d.signal("HUP");
@@ -215,7 +223,7 @@ async fn logs_metrics_reload_and_health() {
     d.wait_for_nth("reloaded", 2);
     let m = d.metrics();
     assert!(m.contains("inspect_milter_reloads_total{result=\"ok\"} 2"), "{m}");
-    assert!(m.contains("inspect_milter_reloads_total{result=\"failed\"} 1"), "{m}");
+    assert!(m.contains("inspect_milter_reloads_total{result=\"failed\"} 2"), "{m}");
 
     // check --connect reports what the running milter offers; a closed port is an error.
     let out = Command::new(env!("CARGO_BIN_EXE_inspect-milter"))
