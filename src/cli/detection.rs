@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::PathBuf;
 
 use clap::Args;
 
+use super::scan::{collect, par_map};
 use super::{EXIT_ERROR, EXIT_OK, RulesArgs};
 use crate::inspect::{Decision, Report};
 use crate::milter::Envelope;
@@ -154,20 +154,6 @@ fn path_hash(rel: &str) -> u64 {
     rel.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-fn files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> =
-        std::fs::read_dir(dir)?.filter_map(Result::ok).map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            files(&p, out)?;
-        } else if p.is_file() {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
-
 fn scan_dirs(
     pipeline: &Pipeline,
     dirs: &[PathBuf],
@@ -177,7 +163,7 @@ fn scan_dirs(
     let mut paths = Vec::new();
     for d in dirs {
         let mut found = Vec::new();
-        files(d, &mut found).map_err(|e| format!("{}: {e}", d.display()))?;
+        collect(d, &mut found).map_err(|e| format!("{}: {e}", d.display()))?;
         for p in found {
             let rel = p.strip_prefix(d).unwrap_or(&p).to_string_lossy().into_owned();
             if sample.is_none_or(|(i, n)| path_hash(&rel) % n == i) {
@@ -185,35 +171,16 @@ fn scan_dirs(
             }
         }
     }
-    let results = Mutex::new(Vec::with_capacity(paths.len()));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..threads.max(1) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(path) = paths.get(i) else { break };
-                    let Ok(raw) = std::fs::read(path) else { continue };
-                    let report: Report = pipeline.run(&raw, &Envelope::default(), false, raw.len() as u64);
-                    let scanned = Scanned {
-                        path: path.display().to_string(),
-                        decision: report.decision,
-                        rules: report.deciding_rules().iter().map(|s| s.to_string()).collect(),
-                        uninspected: report
-                            .coverage
-                            .uninspectable
-                            .iter()
-                            .map(|u| u.reason.to_string())
-                            .collect(),
-                    };
-                    results.lock().expect("no thread panics while holding it").push((i, scanned));
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap_or_default();
-    results.sort_by_key(|(i, _)| *i);
-    Ok(results.into_iter().map(|(_, s)| s).collect())
+    Ok(par_map(&paths, threads, |path| {
+        let raw = std::fs::read(path).ok()?;
+        let report: Report = pipeline.run(&raw, &Envelope::default(), false, raw.len() as u64);
+        Some(Scanned {
+            path: path.display().to_string(),
+            decision: report.decision,
+            rules: report.deciding_rules().iter().map(|s| s.to_string()).collect(),
+            uninspected: report.coverage.uninspectable.iter().map(|u| u.reason.to_string()).collect(),
+        })
+    }))
 }
 
 #[cfg(test)]

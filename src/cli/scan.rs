@@ -138,7 +138,8 @@ pub fn run(args: ScanArgs) -> u8 {
     worst
 }
 
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Every file below `dir`, in name order, depth first.
+pub(super) fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut entries: Vec<PathBuf> =
         std::fs::read_dir(dir)?.filter_map(Result::ok).map(|e| e.path()).collect();
     entries.sort();
@@ -152,6 +153,33 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// `work` over every file on `threads` threads; the results keep the order of `files`, and a
+/// file `work` skips (`None`) leaves no result.
+pub(super) fn par_map<T: Send>(
+    files: &[PathBuf],
+    threads: usize,
+    work: impl Fn(&Path) -> Option<T> + Sync,
+) -> Vec<T> {
+    let results = Mutex::new(Vec::with_capacity(files.len()));
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, files.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    if let Some(result) = work(path) {
+                        results.lock().expect("no thread panics while holding it").push((i, result));
+                    }
+                }
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_default();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
 /// Scans every file on one thread per CPU; results keep the order of `files`.
 fn scan_all(
     pipeline: &Pipeline,
@@ -159,35 +187,19 @@ fn scan_all(
     envelope: &crate::milter::Envelope,
     keep_raw: bool,
 ) -> Vec<Scanned> {
-    let results = Mutex::new(Vec::with_capacity(files.len()));
-    let next = AtomicUsize::new(0);
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(files.len().max(1));
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                while let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let name = path.display().to_string();
-                    let scanned = match read(path) {
-                        Ok(raw) => Scanned {
-                            name,
-                            raw_len: raw.len(),
-                            result: Ok(pipeline.run(&raw, envelope, false, raw.len() as u64)),
-                            raw: keep_raw.then_some(raw),
-                        },
-                        Err(e) => Scanned { name, raw_len: 0, result: Err(e.to_string()), raw: None },
-                    };
-                    if let Ok(mut r) = results.lock() {
-                        r.push((path.clone(), scanned));
-                    }
-                }
-            });
-        }
-    });
-    let mut results = results.into_inner().unwrap_or_default();
-    let order: std::collections::HashMap<&PathBuf, usize> =
-        files.iter().enumerate().map(|(i, p)| (p, i)).collect();
-    results.sort_by_key(|(p, _)| order.get(p).copied().unwrap_or(usize::MAX));
-    results.into_iter().map(|(_, s)| s).collect()
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    par_map(files, threads, |path| {
+        let name = path.display().to_string();
+        Some(match read(path) {
+            Ok(raw) => Scanned {
+                name,
+                raw_len: raw.len(),
+                result: Ok(pipeline.run(&raw, envelope, false, raw.len() as u64)),
+                raw: keep_raw.then_some(raw),
+            },
+            Err(e) => Scanned { name, raw_len: 0, result: Err(e.to_string()), raw: None },
+        })
+    })
 }
 
 fn read(path: &Path) -> std::io::Result<Vec<u8>> {
