@@ -1,6 +1,9 @@
 //! Entry points shared by the fuzz targets (`fuzz/`) and the test that replays their seed
 //! corpus, so both exercise exactly the same code.
 
+use std::collections::HashSet;
+
+use crate::inspect::{Limits, TargetKind, walk};
 use crate::milter::codec;
 use crate::milter::command::Command;
 use crate::milter::session::{Session, Step};
@@ -66,5 +69,51 @@ pub fn config_file(data: &[u8]) {
     let path = std::path::Path::new("fuzz.yaml");
     if crate::config::Config::parse(&text, path).is_err() {
         let _ = crate::config::section_errors(&text, "fuzz.yaml");
+    }
+}
+
+/// Treats `data` as a message and walks it under the default limits and under tight ones
+/// (which reach the over-size, over-depth and over-parts paths), checking what holds for any
+/// input: every target belongs to a listed part, our own code never panics (a mail-parser
+/// panic is caught and recorded as designed; `walk-panic` would be ours), coverage is complete
+/// exactly when nothing is uninspectable, the summary serializes, and decoded content stays
+/// within the byte budget (twice it: HTML text is charged after the HTML it comes from).
+pub fn mime_walk(data: &[u8]) {
+    let tight = Limits {
+        max_depth: 3,
+        max_parts: 4,
+        max_part_bytes: 64,
+        max_total_bytes: 256,
+        max_expansion_ratio: 2,
+        max_archive_members: 2,
+        max_archive_depth: 1,
+        max_urls: 2,
+    };
+    for limits in [&Limits::default(), &tight] {
+        let walked = walk(data, limits);
+        let paths: HashSet<&str> = walked.parts.iter().map(|p| p.part_path.as_str()).collect();
+        for target in &walked.targets {
+            assert!(
+                paths.contains(target.part_path.as_str()),
+                "target {:?} at {} has no part",
+                target.kind,
+                target.part_path
+            );
+        }
+        assert!(!walked.anomalies.iter().any(|a| a.code == "walk-panic"), "the walk itself panicked");
+        let summary = walked.summary();
+        assert_eq!(summary.coverage.complete, walked.uninspectable.is_empty());
+        serde_json::to_string(&summary).expect("summary serializes");
+        let scanned: u64 = walked
+            .targets
+            .iter()
+            .filter(|t| t.kind.yara_part_kind().is_some() && t.kind != TargetKind::RawHeaders)
+            .map(|t| t.data.len() as u64)
+            .sum();
+        assert!(
+            scanned <= 2 * limits.max_total_bytes,
+            "{scanned} bytes scanned, budget {}",
+            limits.max_total_bytes
+        );
     }
 }

@@ -16,6 +16,11 @@ fn replay(target: &str, run: fn(&[u8])) -> usize {
 }
 
 #[test]
+fn mime_walk_seeds_walk_within_invariants() {
+    assert!(replay("mime_walk", inspect_milter::fuzzing::mime_walk) >= 5);
+}
+
+#[test]
 fn milter_stream_seeds_never_panic() {
     assert!(replay("milter_stream", inspect_milter::fuzzing::milter_stream) >= 5);
 }

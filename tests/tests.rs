@@ -7,7 +7,6 @@ mod fuzz_seeds;
 mod golden;
 mod hostile;
 mod hostile_inputs;
-mod mime_seeds;
 mod mta;
 mod ops;
 mod pipeline;
