@@ -389,14 +389,7 @@ fn as_received(m: &Message) -> EndOfMessage {
     for (name, value) in &m.headers {
         raw.extend_from_slice(name);
         raw.extend_from_slice(b": ");
-        let mut prev = 0u8;
-        for &b in value {
-            if b == b'\n' && prev != b'\r' {
-                raw.push(b'\r');
-            }
-            raw.push(b);
-            prev = b;
-        }
+        inspect_milter::milter::session::push_crlf_normalised(&mut raw, value);
         raw.extend_from_slice(b"\r\n");
     }
     raw.extend_from_slice(b"\r\n");
