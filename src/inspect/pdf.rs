@@ -215,15 +215,11 @@ fn aes128_cbc_encrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Vec<u8> {
 /// Position right after the last `key` name that is a whole name (so
 /// `/Encrypt` does not match `/EncryptMetadata`).
 fn find_key(bytes: &[u8], key: &[u8]) -> Option<usize> {
-    let mut end = bytes.len();
-    while let Some(at) = memchr::memmem::rfind(&bytes[..end], key) {
-        let after = at + key.len();
-        match bytes.get(after) {
-            Some(b) if b.is_ascii_alphanumeric() || *b == b'#' || *b == b'_' => end = at,
-            _ => return Some(after),
-        }
-    }
-    None
+    // Forward: memmem's SIMD search is several times faster than its backward one.
+    memchr::memmem::find_iter(bytes, key).map(|at| at + key.len()).filter(|&after| {
+        !matches!(bytes.get(after), Some(b) if b.is_ascii_alphanumeric() || *b == b'#' || *b == b'_')
+    })
+    .last()
 }
 
 /// The last definition of object `num gen`.

@@ -90,17 +90,15 @@ pub(super) fn find_end_record(data: &[u8]) -> Option<usize> {
         return None;
     }
     let window_start = data.len().saturating_sub(EOCD_SEARCH);
-    let window = &data[window_start..];
-    let mut search_end = window.len();
-    while let Some(i) = memchr::memmem::rfind(&window[..search_end], EOCD_SIG) {
-        let at = window_start + i;
-        let comment = usize::from(u16_at(data, at + 20).unwrap_or(u16::MAX));
-        if at + EOCD_LEN + comment <= data.len() {
-            return Some(at);
-        }
-        search_end = i;
-    }
-    None
+    // The last signature whose comment fits; a forward SIMD search over the window is
+    // several times faster than a backward one.
+    memchr::memmem::find_iter(&data[window_start..], EOCD_SIG)
+        .map(|i| window_start + i)
+        .filter(|&at| {
+            let comment = usize::from(u16_at(data, at + 20).unwrap_or(u16::MAX));
+            at + EOCD_LEN + comment <= data.len()
+        })
+        .last()
 }
 
 /// Reads the central directory, keeping at most `max_entries` entries.
