@@ -244,7 +244,7 @@ fn sum_of_parts(c: &mut Criterion) {
     let rules = bench_rules();
     let yara = &rules.yara.as_ref().expect("YARA rules").rules;
     let sets = &rules.regex.sets;
-    let set = |name: &str| sets.get(&name.parse().expect("a target name")).map(|t| &t.set);
+    let set = |name: &str| sets.get(&name.parse().expect("a target name"));
     let (subject_set, body_set, name_set) = (set("subject"), set("body"), set("attachment.name"));
     let parser = mail_parser::MessageParser::new()
         .header_content_type(mail_parser::HeaderName::ContentType)
@@ -261,7 +261,7 @@ fn sum_of_parts(c: &mut Criterion) {
                 let header_end = msg.parts.first().map_or(0, |p| p.offset_body as usize);
                 found += scanner.scan(&raw[..header_end]).map_or(0, |r| r.matching_rules().len());
                 if let (Some(s), Some(subject)) = (subject_set, msg.subject()) {
-                    found += s.matches(subject.as_bytes()).iter().count();
+                    found += s.matches(subject.as_bytes()).len();
                 }
                 for part in &msg.parts {
                     if matches!(part.body, mail_parser::PartType::Multipart(_)) {
@@ -283,9 +283,9 @@ fn sum_of_parts(c: &mut Criterion) {
                     };
                     found += scanner.scan(&decoded).map_or(0, |r| r.matching_rules().len());
                     if let Some(name) = part.attachment_name() {
-                        found += name_set.map_or(0, |s| s.matches(name.as_bytes()).iter().count());
+                        found += name_set.map_or(0, |s| s.matches(name.as_bytes()).len());
                     } else if let Some(s) = body_set {
-                        found += s.matches(&decoded).iter().count();
+                        found += s.matches(&decoded).len();
                     }
                 }
             }

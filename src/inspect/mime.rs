@@ -22,7 +22,7 @@ use mail_parser::parsers::MessageStream;
 use mail_parser::{HeaderName, HeaderValue, Message, MessageParser, PartType};
 
 use super::coverage::Reason;
-use super::decode::{TransferEncoding, to_utf8, transfer_decode};
+use super::decode::{TransferEncoding, lossy_text, to_utf8, transfer_decode};
 use super::headers::{HeaderBlock, bare_line_ends, parse_block};
 use super::html;
 use super::payload::Declared;
@@ -830,7 +830,7 @@ impl<'a> Walker<'a, '_> {
         }
         let mut seen: HashSet<String> = HashSet::new();
         if is_html {
-            let scan = html::scan(&String::from_utf8_lossy(&text_bytes));
+            let scan = html::scan(&lossy_text(&text_bytes));
             let html_target = self.target(TargetKind::Html, place, text_bytes);
             self.out.targets.push(html_target);
             self.charge(scan.text.len());
@@ -847,8 +847,7 @@ impl<'a> Walker<'a, '_> {
         } else {
             // The text is UTF-8 already (see `to_utf8`), so this borrows; the URLs are cut
             // out before the bytes move into their target.
-            let urls: Vec<String> =
-                find_urls(&String::from_utf8_lossy(&text_bytes)).map(str::to_string).collect();
+            let urls: Vec<String> = find_urls(&lossy_text(&text_bytes)).map(str::to_string).collect();
             let target = self.target(TargetKind::Text, place, text_bytes);
             self.out.targets.push(target);
             for url in &urls {

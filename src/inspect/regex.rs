@@ -1,4 +1,4 @@
-//! The regex engine: one `RegexSet` pass per buffer and target kind, then the exact location
+//! The regex engine: one multi-pattern set pass per buffer and target kind, then the exact location
 //! only for patterns that matched.
 
 use std::collections::HashMap;
@@ -54,7 +54,7 @@ pub fn scan(
     let mut feed =
         |key: &RegexTarget, data: &[u8], part: &str, ct: Option<&String>, filename: Option<&String>| {
             let Some(ts) = rules.sets.get(key) else { return };
-            for idx in ts.set.matches(data).iter() {
+            for idx in ts.matches(data) {
                 let (ri, pi) = ts.entries[idx];
                 found.entry((ri, pi)).or_insert_with(|| {
                     let m = rules.rules[ri].patterns[pi].find(data);

@@ -105,7 +105,7 @@ fn preview(kind: TargetKind, data: &[u8]) -> Option<String> {
     if !textual {
         return None;
     }
-    let text = String::from_utf8_lossy(data).replace("\r\n", "\n");
+    let text = super::decode::lossy_text(data).replace("\r\n", "\n");
     Some(match text.char_indices().nth(PREVIEW_CHARS) {
         Some((i, _)) => text[..i].to_string(),
         None => text,
