@@ -179,10 +179,7 @@ fn main() {
 
 async fn run(args: Args) {
     let messages = Arc::new(corpus(&args));
-    let bytes_per_round: usize = messages
-        .iter()
-        .map(|m| m.body.len() + m.headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>())
-        .sum();
+    let bytes_per_round: usize = messages.iter().map(Message::size).sum();
     let mut self_server = None;
     let (addr, pid) = if args.null {
         let listener = Listener::bind(&"inet:127.0.0.1:0".parse().unwrap(), 0o660).await.unwrap();
@@ -412,6 +409,8 @@ fn as_received(m: &Message) -> EndOfMessage {
 /// The daemon's filter of `config`, run in this process on `inspect.threads` threads over the
 /// corpus: the same work the daemon does at end of message, without the protocol.
 fn engine(args: &Args, config: &std::path::Path) {
+    // The daemon's allocator settings, so the comparison with it is of the protocol only.
+    inspect_milter::server::tune_allocator();
     let config = Config::load(config).unwrap_or_else(|e| panic!("{e}"));
     let (pipeline, _) = Pipeline::load(&config).unwrap_or_else(|e| panic!("{e}"));
     let filter = InspectFilter::open(pipeline, &config).unwrap_or_else(|e| panic!("{e}"));

@@ -82,6 +82,12 @@ pub struct Message {
 }
 
 impl Message {
+    /// Size of the message as sent in SMTP DATA (header lines, the blank line, the body).
+    pub fn size(&self) -> usize {
+        let headers: usize = self.headers.iter().map(|(n, v)| n.len() + 2 + v.len() + 2).sum();
+        headers + 2 + self.body.len()
+    }
+
     /// Splits raw message bytes into headers and body the way an MTA does: headers unfolded
     /// into name and value (folds kept as LF + whitespace), bare LF turned into CRLF.
     pub fn from_eml(raw: &[u8]) -> Message {
@@ -236,7 +242,9 @@ impl Client {
             }};
         }
         let sender = format!("<{}>", msg.sender);
-        step!(code::MAIL, Command::Mail(vec![sender.as_bytes()]), proto::NR_MAIL);
+        // The client's SIZE= declaration, which Postfix and Sendmail pass on with MAIL.
+        let size = format!("SIZE={}", msg.size());
+        step!(code::MAIL, Command::Mail(vec![sender.as_bytes(), size.as_bytes()]), proto::NR_MAIL);
         for rcpt in &msg.recipients {
             let rcpt = format!("<{rcpt}>");
             step!(code::RCPT, Command::Rcpt(vec![rcpt.as_bytes()]), proto::NR_RCPT);
