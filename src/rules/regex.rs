@@ -1,6 +1,6 @@
 //! Regex rule files (`*.yaml`): parsing with positions, validation that reports every problem,
-//! and compilation into one multi-pattern set per target (a `regex-automata` meta regex), so a thousand rules cost one pass over each
-//! buffer rather than a thousand.
+//! and compilation into one multi-pattern set per target (a `regex-automata` meta regex), so a
+//! thousand rules cost one pass over each buffer rather than a thousand.
 //!
 //! ```yaml
 //! rules:
