@@ -5,12 +5,19 @@ use std::fmt::Write;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    // Read when the script runs, not when it is compiled: a compiled build script can be
+    // reused for another checkout of the same source.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR is set by cargo");
+    let dir = Path::new(&manifest).join("rules");
     println!("cargo:rerun-if-changed={}", dir.display());
+    // A binary without its pack would accept everything by default: no pack, no build.
     let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
-        .unwrap_or_default();
+        .unwrap_or_else(|e| panic!("the shipped rule pack {} cannot be read: {e}", dir.display()))
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
     files.retain(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yar" | "yara" | "yaml" | "yml")));
+    assert!(!files.is_empty(), "the shipped rule pack {} has no rule files", dir.display());
     files.sort();
     let mut out = String::from("/// The shipped rule pack: (path relative to the package, contents).\n");
     out.push_str("pub const SHIPPED: &[(&str, &str)] = &[\n");

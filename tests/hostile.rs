@@ -133,3 +133,27 @@ fn total_budget_spans_parts() {
     assert!(attachment_bytes <= 100, "{attachment_bytes}");
     assert!(reasons(&walked).contains(&Reason::OverSize));
 }
+
+#[test]
+fn text_that_grows_into_utf8_is_charged_and_cut_at_the_budget() {
+    // Every invalid byte becomes U+FFFD (three bytes): three parts of 0xFF would scan three
+    // times what the budget paid for.
+    let mut message = b"From: a@example.org\r\nSubject: x\r\nMIME-Version: 1.0\r\n\
+        Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+        .to_vec();
+    for _ in 0..3 {
+        message.extend_from_slice(b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n");
+        message.extend_from_slice(&[0xFF; 4000]);
+        message.extend_from_slice(b"\r\n");
+    }
+    message.extend_from_slice(b"--b--\r\n");
+    let limits = Limits { max_total_bytes: 6000, ..Limits::default() };
+    let walked = walk(&message, &limits);
+    let text: u64 =
+        walked.targets.iter().filter(|t| t.kind == TargetKind::Text).map(|t| t.data.len() as u64).sum();
+    assert!(text <= limits.max_total_bytes, "{text} bytes of text kept for a budget of 6000");
+    assert!(walked.uninspectable.iter().any(|u| u.reason == Reason::OverSize), "{:?}", walked.uninspectable);
+    for t in walked.targets.iter().filter(|t| t.kind == TargetKind::Text) {
+        assert!(std::str::from_utf8(&t.data).is_ok(), "cut at a character boundary");
+    }
+}

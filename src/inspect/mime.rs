@@ -801,6 +801,35 @@ impl<'a> Walker<'a, '_> {
     }
 
     /// Text, HTML, HtmlText and Url targets of a text part.
+    /// Text turned into UTF-8 can be up to three times its raw bytes (a legacy charset's
+    /// letters, U+FFFD for each invalid byte), and the raw bytes were all the budget paid for.
+    /// The growth is charged too, and cut where the budget ends (at a character boundary,
+    /// recorded as over-size), so a part of invalid bytes cannot triple what is kept and
+    /// scanned.
+    fn charge_growth<'t>(
+        &mut self,
+        mut text: std::borrow::Cow<'t, [u8]>,
+        raw_len: usize,
+        path: &str,
+    ) -> std::borrow::Cow<'t, [u8]> {
+        let grown = text.len().saturating_sub(raw_len);
+        if grown == 0 {
+            return text;
+        }
+        let room = self.part_cap();
+        let allowed = grown.min(room);
+        self.charge(allowed);
+        if allowed < grown {
+            let mut keep = raw_len + allowed;
+            while keep > 0 && text[keep] & 0xC0 == 0x80 {
+                keep -= 1;
+            }
+            text.to_mut().truncate(keep);
+            self.record_truncation(path, keep);
+        }
+        text
+    }
+
     fn text_targets(
         &mut self,
         data: std::borrow::Cow<'a, [u8]>,
@@ -809,6 +838,7 @@ impl<'a> Walker<'a, '_> {
         place: &Place,
     ) {
         let path = place.path.as_str();
+        let raw_len = data.len();
         let utf8 = to_utf8(data, charset);
         if utf8.charset_lie {
             self.anomaly(
@@ -824,7 +854,7 @@ impl<'a> Walker<'a, '_> {
                 format!("charset \"{}\" is unknown; read as UTF-8", charset.unwrap_or("")),
             );
         }
-        let text_bytes = utf8.text;
+        let text_bytes = self.charge_growth(utf8.text, raw_len, path);
         if memchr::memmem::find(&text_bytes, b"-----BEGIN PGP MESSAGE-----").is_some() {
             self.record(Reason::PgpEncrypted, path, "inline PGP message in a text part".to_string());
         }
