@@ -800,7 +800,6 @@ impl<'a> Walker<'a, '_> {
         }
     }
 
-    /// Text, HTML, HtmlText and Url targets of a text part.
     /// Text turned into UTF-8 can be up to three times its raw bytes (a legacy charset's
     /// letters, U+FFFD for each invalid byte), and the raw bytes were all the budget paid for.
     /// The growth is charged too, and cut where the budget ends (at a character boundary,
@@ -830,6 +829,7 @@ impl<'a> Walker<'a, '_> {
         text
     }
 
+    /// Text, HTML, HtmlText and Url targets of a text part.
     fn text_targets(
         &mut self,
         data: std::borrow::Cow<'a, [u8]>,

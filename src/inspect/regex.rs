@@ -1,5 +1,5 @@
-//! The regex engine: one multi-pattern set pass per buffer and target kind, then the exact location
-//! only for patterns that matched.
+//! The regex engine: one multi-pattern set pass per buffer and target kind, then the exact
+//! location only for patterns that matched.
 
 use std::collections::HashMap;
 
