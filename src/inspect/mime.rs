@@ -19,18 +19,19 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::LazyLock;
 
 use mail_parser::parsers::MessageStream;
-use mail_parser::{HeaderName, HeaderValue, Message, MessageParser, PartType};
+use mail_parser::{HeaderName, HeaderValue, MessageParser};
 
 use super::coverage::Reason;
 use super::decode::{TransferEncoding, lossy_text, to_utf8, transfer_decode};
 use super::headers::{HeaderBlock, bare_line_ends, parse_block};
 use super::html;
 use super::payload::Declared;
+use super::structure::{Body, Tree, TreePart, split};
 use super::target::TargetKind;
 use super::urls::find_urls;
 use super::walk::{Buf, PartInfo, PartKind, Place, Walker, child_path, clamp, uses_crlf};
 
-static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+pub(super) static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
     MessageParser::new()
         .header_content_type(HeaderName::ContentType)
         .header_content_type(HeaderName::ContentDisposition)
@@ -87,15 +88,15 @@ fn parse_cut(bytes: &[u8], max: usize) -> Option<usize> {
 
 /// What parsing a buffer gave.
 enum Parsed<'m, 'b> {
-    Message(&'m Message<'b>),
+    Message(&'m Tree<'b>),
     /// Not even one header field.
     NoHeaders,
     /// The parser panicked.
     Panicked,
 }
 
-fn parse_guarded(data: &[u8]) -> Result<Option<Message<'_>>, ()> {
-    catch_unwind(AssertUnwindSafe(|| PARSER.parse(data))).map_err(|_| ())
+fn parse_guarded(data: &[u8]) -> Result<Option<Tree<'_>>, ()> {
+    catch_unwind(AssertUnwindSafe(|| split(&PARSER, data))).map_err(|_| ())
 }
 
 /// Parses `data` and hands the result to `f`, re-parsing with encoded
@@ -134,12 +135,12 @@ fn with_parsed<R>(data: &[u8], f: impl FnOnce(Parsed<'_, '_>) -> R) -> R {
 /// Drops a parsed message without recursion: nested messages are moved out
 /// and dropped one by one, so a million nested message/rfc822 parts cannot
 /// overflow the stack on drop.
-fn dismantle(message: Message<'_>) {
+fn dismantle(message: Tree<'_>) {
     let mut stack = vec![message];
     while let Some(mut message) = stack.pop() {
         for part in &mut message.parts {
-            if matches!(part.body, PartType::Message(_))
-                && let PartType::Message(inner) = std::mem::replace(&mut part.body, PartType::Text("".into()))
+            if matches!(part.body, Body::Message(_))
+                && let Body::Message(inner) = std::mem::replace(&mut part.body, Body::Leaf)
             {
                 stack.push(inner);
             }
@@ -149,7 +150,7 @@ fn dismantle(message: Message<'_>) {
 
 /// The raw value of the last `name` header of a part (the one the parser
 /// uses), as offsets into the parsed buffer.
-fn last_header_range(part: &mail_parser::MessagePart<'_>, name: &HeaderName<'_>) -> Option<(usize, usize)> {
+fn last_header_range(part: &TreePart<'_>, name: &HeaderName<'_>) -> Option<(usize, usize)> {
     part.headers
         .iter()
         .rev()
@@ -159,7 +160,7 @@ fn last_header_range(part: &mail_parser::MessagePart<'_>, name: &HeaderName<'_>)
 
 /// Whether the parser treats `part` as an embedded message: Content-Type
 /// message/rfc822 or message/global, or no Content-Type inside a digest.
-fn parser_sees_message(part: &mail_parser::MessagePart<'_>, parent_is_digest: bool) -> bool {
+fn parser_sees_message(part: &TreePart<'_>, parent_is_digest: bool) -> bool {
     match part.headers.iter().rev().find(|h| h.name == HeaderName::ContentType).map(|h| &h.value) {
         Some(HeaderValue::ContentType(ct)) => {
             ct.ctype().eq_ignore_ascii_case("message")
@@ -172,7 +173,7 @@ fn parser_sees_message(part: &mail_parser::MessagePart<'_>, parent_is_digest: bo
     }
 }
 
-fn is_digest(part: &mail_parser::MessagePart<'_>) -> bool {
+fn is_digest(part: &TreePart<'_>) -> bool {
     part.headers
         .iter()
         .rev()
@@ -189,12 +190,12 @@ fn is_digest(part: &mail_parser::MessagePart<'_>) -> bool {
 /// when there is none (or it cannot be neutralised). Such a part may come
 /// back from the parser as a (garbled) nested message or, when the parser
 /// gave up on it, as text running to the end of the buffer.
-fn encoded_message_fix(message: &Message<'_>, bytes: &[u8]) -> Option<Vec<usize>> {
-    let mut stack: Vec<(&Message<'_>, usize, Option<usize>)> = vec![(message, 0, None)];
+fn encoded_message_fix(message: &Tree<'_>, bytes: &[u8]) -> Option<Vec<usize>> {
+    let mut stack: Vec<(&Tree<'_>, usize, Option<usize>)> = vec![(message, 0, None)];
     let mut seen = HashSet::new();
     while let Some((msg, id, parent)) = stack.pop() {
         let part = msg.parts.get(id)?;
-        if !seen.insert((msg as *const Message<'_> as usize, id)) {
+        if !seen.insert((msg as *const Tree<'_> as usize, id)) {
             continue;
         }
         let parent_part = parent.and_then(|p| msg.parts.get(p));
@@ -224,12 +225,12 @@ fn encoded_message_fix(message: &Message<'_>, bytes: &[u8]) -> Option<Vec<usize>
             }
         }
         match &part.body {
-            PartType::Multipart(children) => {
+            Body::Multipart(children) => {
                 for &child in children.iter().rev() {
                     stack.push((msg, child as usize, Some(id)));
                 }
             }
-            PartType::Message(inner) => stack.push((inner, 0, None)),
+            Body::Message(inner) => stack.push((inner, 0, None)),
             _ => {}
         }
     }
@@ -336,9 +337,9 @@ fn clean_name(name: Option<&str>) -> Option<String> {
 /// Where in the tree a node sits.
 enum Node<'m, 'x> {
     /// A message's header block and body: the top level or an embedded one.
-    Root { msg: &'m Message<'x>, path: String, depth: u32, nesting: u32 },
+    Root { msg: &'m Tree<'x>, path: String, depth: u32, nesting: u32 },
     /// A MIME part of `msg`.
-    Part { msg: &'m Message<'x>, id: usize, path: String, depth: u32, nesting: u32, in_digest: bool },
+    Part { msg: &'m Tree<'x>, id: usize, path: String, depth: u32, nesting: u32, in_digest: bool },
 }
 
 impl<'a> Walker<'a, '_> {
@@ -415,7 +416,7 @@ impl<'a> Walker<'a, '_> {
     fn walk_tree(
         &mut self,
         buf: Buf<'a, '_>,
-        message: &Message<'_>,
+        message: &Tree<'_>,
         path: &str,
         depth: u32,
         nesting: u32,
@@ -443,7 +444,7 @@ impl<'a> Walker<'a, '_> {
                             format!("message nested {nesting} levels deep"),
                         );
                     }
-                    let multipart = matches!(root.body, PartType::Multipart(_));
+                    let multipart = matches!(root.body, Body::Multipart(_));
                     stack.push(Node::Part {
                         msg,
                         id: 0,
@@ -457,7 +458,7 @@ impl<'a> Walker<'a, '_> {
                     let Some(part) = msg.parts.get(id) else {
                         continue;
                     };
-                    if !seen.insert((msg as *const Message<'_> as usize, id)) {
+                    if !seen.insert((msg as *const Tree<'_> as usize, id)) {
                         continue;
                     }
                     let whole = clamp(part.offset_header as usize..part.offset_end as usize, len);
@@ -484,7 +485,7 @@ impl<'a> Walker<'a, '_> {
                     }
                     let meta = PartMeta::from_block(&block, in_digest);
                     match &part.body {
-                        PartType::Multipart(children) => {
+                        Body::Multipart(children) => {
                             self.multipart(buf, part, &meta, &path);
                             let digest = meta.essence() == Some("multipart/digest");
                             for (index, &child) in children.iter().enumerate().rev() {
@@ -498,7 +499,7 @@ impl<'a> Walker<'a, '_> {
                                 });
                             }
                         }
-                        PartType::Message(inner) => {
+                        Body::Message(inner) => {
                             self.part_info(PartInfo {
                                 part_path: path.clone(),
                                 kind: PartKind::Message,
@@ -579,13 +580,7 @@ impl<'a> Walker<'a, '_> {
         }
     }
 
-    fn multipart(
-        &mut self,
-        buf: Buf<'a, '_>,
-        part: &mail_parser::MessagePart<'_>,
-        meta: &PartMeta,
-        path: &str,
-    ) {
+    fn multipart(&mut self, buf: Buf<'a, '_>, part: &TreePart<'_>, meta: &PartMeta, path: &str) {
         self.part_info(PartInfo {
             part_path: path.to_string(),
             kind: PartKind::Multipart,
@@ -956,11 +951,9 @@ mod tests {
                 .parts
                 .iter()
                 .map(|p| match &p.body {
-                    PartType::Multipart(_) => "multipart".to_string(),
-                    PartType::Message(_) => "message".to_string(),
-                    PartType::Text(_) => "text".to_string(),
-                    PartType::Html(_) => "html".to_string(),
-                    _ => "binary".to_string(),
+                    Body::Multipart(_) => "multipart".to_string(),
+                    Body::Message(_) => "message".to_string(),
+                    Body::Leaf => "leaf".to_string(),
                 })
                 .collect(),
             _ => vec![],
@@ -971,7 +964,7 @@ mod tests {
     fn base64_embedded_message_does_not_swallow_its_siblings() {
         let raw = b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: message/rfc822\n\
 Content-Transfer-Encoding: base64\n\nU3ViamVjdDogeAoKaGkK\n--b\nContent-Type: application/x-evil\n\nPAYLOAD\n--b--\n";
-        assert_eq!(parse_types(raw), ["multipart", "binary", "binary"]);
+        assert_eq!(parse_types(raw), ["multipart", "leaf", "leaf"]);
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub mod report;
 pub mod signals;
 mod smime;
 mod sniff;
+mod structure;
 mod target;
 mod urls;
 mod walk;
