@@ -34,6 +34,7 @@ pub mod milter;
 pub mod mta;
 pub mod pipeline;
 pub mod policy;
+pub mod prefault;
 pub mod quarantine;
 pub mod rules;
 pub mod server;

@@ -297,6 +297,7 @@ impl Session {
                 let mut raw = Vec::new();
                 if let Some(size) = declared_size(&sender_args) {
                     raw.reserve(size.min(self.max_message));
+                    crate::prefault::spare_capacity(&mut raw);
                 }
                 self.msg = Some(MessageState {
                     sender: strip_brackets(args[0]),
@@ -498,7 +499,14 @@ impl MessageState {
         if bytes.len() > room {
             self.truncated = true;
         }
-        self.raw.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        let take = &bytes[..bytes.len().min(room)];
+        if self.raw.capacity() - self.raw.len() < take.len() {
+            // Grown as `extend_from_slice` would (doubling), with the new pages brought in
+            // at once: a client that declared no SIZE= sends the largest messages this way.
+            self.raw.reserve(take.len());
+            crate::prefault::spare_capacity(&mut self.raw);
+        }
+        self.raw.extend_from_slice(take);
     }
 
     fn end_headers(&mut self, cap: usize) {
