@@ -16,7 +16,11 @@
 # $SECONDS_MAX seconds, after $WARMUP unmeasured messages (default 200) that fill every
 # milter's caches. CPU and peak RSS are those of each milter's whole process tree.
 # MIMEDefang and clamav-milter listen on unix sockets (over TCP they stall ~40 ms a message on
-# the client's delayed ACK); rspamd and inspect-milter on 127.0.0.1.
+# the client's delayed ACK); rspamd and inspect-milter on 127.0.0.1, or on unix sockets too
+# with TRANSPORT=unix (how a milter on the MTA's own machine is usually reached; loopback TCP
+# costs both ends more kernel time). After the table, the daemon against the in-process
+# engine: with a filter thread per core, and with one filter thread (a core left for the
+# protocol and the load generator).
 #
 # Everything runs inside a private network namespace when `unshare` allows it (nothing can
 # leave the machine, no peer can do a DNS lookup); runtime files go to $PEER_RUN_BASE; every
@@ -125,17 +129,32 @@ run() {
 
 "$PEERS_DIR/inspect-milter/start-inspect-milter.sh" "$BIN" > "$RESULTS/start.log"
 cat "$RESULTS/start.log"
-run inspect-milter "inet:127.0.0.1:$PORT_INSPECT" "$(cat "$PEER_RUN_BASE/inspect-milter/pid")"
+run inspect-milter "$(tail -1 "$RESULTS/start.log")" "$(cat "$PEER_RUN_BASE/inspect-milter/pid")"
 "$PEERS_DIR/inspect-milter/stop-inspect-milter.sh"
 echo "== in-process engine (no protocol)"
 "$LOADGEN" --engine "$PEER_RUN_BASE/inspect-milter/config.yaml" --generate "$CORPUS_COUNT" --seed "$SEED" \
     --messages "$MESSAGES" --seconds "$SECONDS_MAX" | tee "$RESULTS/engine.txt"
+# The same comparison with one filter thread: a core is left for the protocol and the load
+# generator, so the daemon's cost over the engine shows without the two fighting for cores.
+INSPECT_THREADS=1 "$PEERS_DIR/inspect-milter/start-inspect-milter.sh" "$BIN" > "$RESULTS/start.log"
+addr="$(tail -1 "$RESULTS/start.log")"
+"$LOADGEN" --addr "$addr" --generate "$CORPUS_COUNT" --seed "$SEED" --concurrency 8 \
+    --messages "$WARMUP" --seconds "$SECONDS_MAX" > "$RESULTS/inspect-milter-1thread-warmup.txt"
+echo "== inspect-milter with 1 filter thread, concurrency 8"
+"$LOADGEN" --addr "$addr" --generate "$CORPUS_COUNT" --seed "$SEED" --concurrency 8 \
+    --messages "$MESSAGES" --seconds "$SECONDS_MAX" --pid "$(cat "$PEER_RUN_BASE/inspect-milter/pid")" \
+    | tee "$RESULTS/inspect-milter-1thread.txt"
+"$PEERS_DIR/inspect-milter/stop-inspect-milter.sh"
+echo "== in-process engine with 1 thread"
+"$LOADGEN" --engine "$PEER_RUN_BASE/inspect-milter/config.yaml" --generate "$CORPUS_COUNT" --seed "$SEED" \
+    --messages "$MESSAGES" --seconds "$SECONDS_MAX" | tee "$RESULTS/engine-1thread.txt"
 
 for p in $PEERS; do
     case "$p" in
         rspamd)
-            "$PEERS_DIR/rspamd/start-rspamd.sh"
-            run rspamd "inet:127.0.0.1:$PORT_RSPAMD" "$(cat "$PEER_RUN_BASE/rspamd/rspamd.pid")"
+            "$PEERS_DIR/rspamd/start-rspamd.sh" > "$RESULTS/start.log"
+            cat "$RESULTS/start.log"
+            run rspamd "$(tail -1 "$RESULTS/start.log")" "$(cat "$PEER_RUN_BASE/rspamd/rspamd.pid")"
             "$PEERS_DIR/rspamd/stop-rspamd.sh"
             ;;
         mimedefang)
@@ -163,7 +182,7 @@ field() { # FILE KEY WORD-INDEX
     awk -v k="$2" -v n="$3" 'index($0, k) == 1 { print $n; exit }' "$1"
 }
 echo
-echo "corpus: seed $SEED, $CORPUS_COUNT messages; $MESSAGES messages per run; inspect-milter rules: ${RULESET:-equivalent}"
+echo "corpus: seed $SEED, $CORPUS_COUNT messages; $MESSAGES messages per run; inspect-milter rules: ${RULESET:-equivalent}; inspect-milter and rspamd over $TRANSPORT sockets"
 printf '%-15s %5s %8s %9s %9s %9s %10s %9s   %s\n' milter conc msg/s p50_ms p99_ms cpu_ms rss_MB errors "inspect-milter is: x msg/s, x lower p50/p99, x less CPU"
 for c in $CONCURRENCY; do
     base="$RESULTS/inspect-milter-$c.txt"
@@ -192,8 +211,14 @@ for c in $CONCURRENCY; do
     done
 done
 engine_rate="$(field "$RESULTS/engine.txt" throughput 2)"
+engine_cpu="$(field "$RESULTS/engine.txt" "server cpu" 3)"
 for c in $CONCURRENCY; do
-    awk -v d="$(field "$RESULTS/inspect-milter-$c.txt" throughput 2)" -v e="$engine_rate" -v c="$c" \
-        'BEGIN { printf "daemon at concurrency %s: %.0f%% of the in-process engine (%s msg/s)\n", c, 100 * d / e, e }'
+    f="$RESULTS/inspect-milter-$c.txt"
+    awk -v d="$(field "$f" throughput 2)" -v e="$engine_rate" -v c="$c" \
+        -v dc="$(field "$f" "server cpu" 3)" -v ec="$engine_cpu" -v lc="$(field "$f" "client cpu" 3)" \
+        'BEGIN { printf "daemon at concurrency %s: %.0f%% of the in-process engine'"'"'s msg/s (%s); CPU a message %.3f ms, engine %.3f ms: protocol and session +%.0f%%; the load generator took %.3f ms a message of the same cores\n", c, 100 * d / e, e, dc, ec, 100 * (dc - ec) / ec, lc }'
 done
+awk -v d="$(field "$RESULTS/inspect-milter-1thread.txt" throughput 2)" \
+    -v e="$(field "$RESULTS/engine-1thread.txt" throughput 2)" \
+    'BEGIN { printf "with 1 filter thread (a core left for the protocol and the load generator): the daemon at concurrency 8 makes %.0f%% of the engine'"'"'s msg/s (%s of %s)\n", 100 * d / e, d, e }'
 echo "(rss_MB: the sum of each process's peak over the milter's process tree)"

@@ -205,6 +205,8 @@ async fn run(args: Args) {
         (args.addr.clone().unwrap(), args.pids.clone())
     };
     let idle = open_idle(&addr, args.idle, &pid).await;
+    let me = [std::process::id()];
+    let client_before = proc_usage(&me);
     let before = proc_usage(&pid);
     let next = Arc::new(AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
@@ -279,10 +281,20 @@ async fn run(args: Args) {
     }
     let elapsed = started.elapsed();
     let after = proc_usage(&pid);
+    let client_after = proc_usage(&me);
     let avg_bytes = bytes_per_round as f64 / messages.len() as f64;
     let target = format!("{}{}", addr, if args.null { " (in-process null filter)" } else { "" });
     let note = if args.null { " (this process: client and server)" } else { "" };
+    let messages_done = tally.latencies.len();
     print_report(&target, args.concurrency, tally, elapsed, avg_bytes, before.zip(after), note);
+    if let (false, Some((c0, _, _)), Some((c1, _, _))) = (args.null, client_before, client_after) {
+        // On a machine the milter shares, this is CPU the milter did not get.
+        let cpu_ms = c1.saturating_sub(c0) as f64 / 100.0 * 1000.0;
+        println!(
+            "client cpu        {:.3} ms/message (this load generator)",
+            cpu_ms / messages_done.max(1) as f64
+        );
+    }
     drop(idle);
     if let Some((ptx, task, _f)) = self_server {
         let _ = ptx.send(Phase::Stop);

@@ -10,6 +10,20 @@ PORT_RSPAMD="${PORT_RSPAMD:-19102}"
 PORT_CLAMAV="${PORT_CLAMAV:-19104}"
 PORT_INSPECT="${PORT_INSPECT:-19110}"
 
+# How inspect-milter and rspamd are reached: inet (127.0.0.1, the default) or unix (a socket
+# under $PEER_RUN_BASE, as a local MTA would reach them; MIMEDefang and clamav-milter are on
+# unix sockets either way).
+TRANSPORT="${TRANSPORT:-inet}"
+case "$TRANSPORT" in inet | unix) ;; *) echo "TRANSPORT must be inet or unix" >&2; exit 2 ;; esac
+
+# wait_listen ADDR SECONDS : wait for an inet:PORT@HOST / inet:HOST:PORT or unix:PATH address
+wait_listen() {
+    case "$1" in
+        unix:*) wait_socket "${1#unix:}" "${2:-30}" ;;
+        *) wait_port "${1##*:}" "${2:-30}" ;;
+    esac
+}
+
 # wait_port PORT SECONDS : wait until something listens on 127.0.0.1:PORT
 wait_port() {
     local port="$1" secs="${2:-30}" i
