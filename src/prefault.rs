@@ -15,9 +15,17 @@ const MIN_PREFAULT: usize = 256 * 1024;
 /// Makes the pages behind `v`'s unused capacity present, when there are enough of them to
 /// be worth a system call.
 pub fn spare_capacity(v: &mut Vec<u8>) {
+    ahead(v, usize::MAX);
+}
+
+/// Like [`spare_capacity`], for at most the next `max` bytes of it: for a buffer grown by
+/// doubling, whose end may never be written.
+pub fn ahead(v: &mut Vec<u8>, max: usize) {
     #[cfg(target_os = "linux")]
     {
         let spare = v.spare_capacity_mut();
+        let len = spare.len().min(max);
+        let spare = &mut spare[..len];
         if spare.len() < MIN_PREFAULT {
             return;
         }
@@ -34,7 +42,7 @@ pub fn spare_capacity(v: &mut Vec<u8>) {
         }
     }
     #[cfg(not(target_os = "linux"))]
-    let _ = v;
+    let _ = (v, max);
 }
 
 #[cfg(test)]
@@ -50,5 +58,9 @@ mod tests {
         let mut small = Vec::with_capacity(100);
         super::spare_capacity(&mut small);
         assert!(small.is_empty());
+        let mut part = Vec::with_capacity(4 << 20);
+        super::ahead(&mut part, 1 << 20);
+        part.extend_from_slice(b"kept");
+        assert_eq!(part, b"kept");
     }
 }

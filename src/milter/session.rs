@@ -296,7 +296,10 @@ impl Session {
                 self.messages += 1;
                 let mut raw = Vec::new();
                 if let Some(size) = declared_size(&sender_args) {
-                    raw.reserve(size.min(self.max_message));
+                    // The declared size, and room for what it leaves out: the MTA's own
+                    // Received header, CRLF in folded header lines.
+                    let room = size.saturating_add(size / 32).saturating_add(4096);
+                    raw.reserve(room.min(self.max_message));
                     crate::prefault::spare_capacity(&mut raw);
                 }
                 self.msg = Some(MessageState {
@@ -501,10 +504,10 @@ impl MessageState {
         }
         let take = &bytes[..bytes.len().min(room)];
         if self.raw.capacity() - self.raw.len() < take.len() {
-            // Grown as `extend_from_slice` would (doubling), with the new pages brought in
-            // at once: a client that declared no SIZE= sends the largest messages this way.
+            // Grown as `extend_from_slice` would (doubling), with the next pages brought in
+            // at once (not all of the doubled end, which may never be written).
             self.raw.reserve(take.len());
-            crate::prefault::spare_capacity(&mut self.raw);
+            crate::prefault::ahead(&mut self.raw, GROWTH_PREFAULT);
         }
         self.raw.extend_from_slice(take);
     }
@@ -529,6 +532,10 @@ pub fn push_crlf_normalised(out: &mut Vec<u8>, value: &[u8]) {
         prev = b;
     }
 }
+
+/// How far ahead a message buffer growing past its declared size (or without one) is
+/// pre-faulted: a few body chunks.
+const GROWTH_PREFAULT: usize = 1 << 20;
 
 /// The ESMTP `SIZE=` the client declared, used only as a capacity hint.
 fn declared_size(args: &[String]) -> Option<usize> {

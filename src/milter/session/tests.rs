@@ -468,3 +468,23 @@ fn bytes_taken_out_for_spooling_still_count_towards_the_cap() {
     s.handle(Command::Mail(vec![b"<a@example.org>"])).unwrap();
     assert_ne!(s.message_number(), first, "a new MAIL is a new message");
 }
+
+#[test]
+fn declared_size_reserves_room_once_and_never_past_the_message_cap() {
+    let mut s = session();
+    envelope_part(&mut s);
+    // SIZE=100 in envelope_part: room for it and the MTA's additions, no regrowth.
+    s.handle(Command::Header { name: b"Subject", value: b" x" }).unwrap();
+    s.handle(Command::EndOfHeaders).unwrap();
+    s.handle(Command::Body(&[b'a'; 150])).unwrap();
+    let m = eom(s.handle(Command::EndOfMessage(b"")).unwrap());
+    assert_eq!(m.message.len(), b"Subject: x\r\n\r\n".len() + 150);
+    assert!(m.message.capacity() >= 100 + 4096, "capacity {}", m.message.capacity());
+    // A declared size far over the cap reserves the cap, not what the client claimed.
+    s.handle(Command::Abort).unwrap();
+    s.handle(Command::Mail(vec![b"<a@example.org>", b"SIZE=99999999999"])).unwrap();
+    s.handle(Command::Rcpt(vec![b"<b@example.net>"])).unwrap();
+    s.handle(Command::EndOfHeaders).unwrap();
+    let m = eom(s.handle(Command::EndOfMessage(b"")).unwrap());
+    assert!(m.message.capacity() <= 1024 * 1024, "capacity {}", m.message.capacity());
+}
