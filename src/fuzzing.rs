@@ -74,10 +74,11 @@ pub fn config_file(data: &[u8]) {
 
 /// Treats `data` as a message and walks it under the default limits and under tight ones
 /// (which reach the over-size, over-depth and over-parts paths), checking what holds for any
-/// input: every target belongs to a listed part, our own code never panics (a mail-parser
-/// panic is caught and recorded as designed; `walk-panic` would be ours), coverage is complete
-/// exactly when nothing is uninspectable, the summary serializes, and decoded content stays
-/// within the byte budget (twice it: HTML text is charged after the HTML it comes from).
+/// input: every target belongs to a listed part, our own code never panics (a panic in the
+/// split or mail-parser's header parser is caught and recorded as designed; `walk-panic` would
+/// be the walk's), coverage is complete exactly when nothing is uninspectable, the summary
+/// serializes, and decoded content stays within the byte budget (twice it: HTML text is
+/// charged after the HTML it comes from).
 pub fn mime_walk(data: &[u8]) {
     let tight = Limits {
         max_depth: 3,

@@ -1,18 +1,19 @@
-//! The message tree. mail-parser gives the MIME structure (boundaries,
-//! nesting, header offsets); everything else is read from the raw bytes
-//! here, so that decoding is capped and nothing the parser would hide or
-//! normalise is lost.
+//! The message tree. `structure` gives the MIME structure (boundaries,
+//! nesting, header offsets) by mail-parser's splitting rules; everything
+//! else is read from the raw bytes here, so that decoding is capped and
+//! nothing a parser would hide or normalise is lost.
 //!
-//! The parser is run with Content-Transfer-Encoding parsing switched off.
-//! With it on, a base64 message/rfc822 part is decoded and parsed by a
-//! recursive call whose result is deep-copied level by level: a few thousand
-//! nested messages inside one encoded part cost quadratic time and then
-//! overflow the stack, which no `catch_unwind` can stop. With it off the
-//! parser never recurses; an encoded embedded message is decoded here and
-//! walked with our own depth limit. The price is that the parser would read
-//! such a part's base64 text as an unencoded message and misplace the
-//! boundaries after it, so the part's Content-Type is neutralised in a copy
-//! of the buffer (same length, same offsets) and the copy is parsed again.
+//! Content-Transfer-Encoding plays no part in the split. Decoding while
+//! splitting means decoding a base64 message/rfc822 part and splitting it by
+//! a recursive call (mail-parser's way, whose result is deep-copied level by
+//! level: a few thousand nested messages inside one encoded part cost
+//! quadratic time and then overflow the stack, which no `catch_unwind` can
+//! stop). Here the split never recurses; an encoded embedded message is
+//! decoded here and walked with our own depth limit. The price is that the
+//! split would read such a part's base64 text as an unencoded message and
+//! misplace the boundaries after it, so the part's Content-Type is
+//! neutralised in a copy of the buffer (same length, same offsets) and the
+//! copy is split again.
 
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};

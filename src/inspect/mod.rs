@@ -26,7 +26,9 @@
 //! # Layout
 //!
 //! * `walk` — entry point, result types, budgets and limits bookkeeping.
-//! * `mime` — the message tree (via mail-parser), headers and text parts.
+//! * `structure` — where the MIME parts are (mail-parser's splitting rules,
+//!   a vectorised boundary search); `mime` — the message tree walked from it,
+//!   headers and text parts.
 //! * `payload` — attachments: archives, encrypted formats, type mismatches.
 //! * `headers`, `decode`, `html`, `urls` — header blocks, transfer/charset
 //!   decoding, HTML to text and links, URLs in text.
