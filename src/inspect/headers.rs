@@ -292,6 +292,37 @@ mod tests {
     fn bare_line_ends_are_counted_by_message_style() {
         assert_eq!(bare_line_ends(b"a\r\nb\nc\rd", true), (1, 1));
         assert_eq!(bare_line_ends(b"a\nb\n", false), (0, 0));
+        assert_eq!(bare_line_ends(b"\n\r\r\n\r", true), (2, 1));
+        assert_eq!(bare_line_ends(b"\r\r\n", false), (1, 0));
+        assert_eq!(bare_line_ends(b"", true), (0, 0));
+    }
+
+    #[test]
+    fn bare_line_ends_agree_with_a_byte_at_a_time_count() {
+        let reference = |bytes: &[u8], crlf: bool| {
+            let (mut cr, mut lf) = (0, 0);
+            for (i, &b) in bytes.iter().enumerate() {
+                if b == b'\r' && bytes.get(i + 1) != Some(&b'\n') {
+                    cr += 1;
+                }
+                if b == b'\n' && crlf && (i == 0 || bytes[i - 1] != b'\r') {
+                    lf += 1;
+                }
+            }
+            (cr, lf)
+        };
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..2000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 97) as usize;
+            let bytes: Vec<u8> =
+                (0..len).map(|i| [b'\r', b'\n', b'a'][((seed >> (i % 60)) % 3) as usize]).collect();
+            for crlf in [true, false] {
+                assert_eq!(bare_line_ends(&bytes, crlf), reference(&bytes, crlf), "{bytes:?}");
+            }
+        }
     }
 
     #[test]
