@@ -15,9 +15,10 @@
 # $CONCURRENCY, 20 messages per connection with ABORT between them, bounded by
 # $SECONDS_MAX seconds, after $WARMUP unmeasured messages (default 200) that fill every
 # milter's caches. All milters run at once and are loaded one after the other in each of
-# $ROUNDS rounds (default 3); the table gives each figure's median over the rounds, and the
-# msg/s ratio of each round, so a machine whose speed drifts cannot favour whichever milter
-# it ran first. CPU and peak RSS are those of each milter's whole process tree.
+# $ROUNDS rounds (default 3; each turn starts with $REWARM unmeasured messages, default 50);
+# the table gives each figure's median over the rounds, and the msg/s ratio of each round,
+# so a machine whose speed drifts cannot favour whichever milter it ran first. CPU and peak
+# RSS are those of each milter's whole process tree.
 # MIMEDefang and clamav-milter listen on unix sockets (over TCP they stall ~40 ms a message on
 # the client's delayed ACK); rspamd and inspect-milter on 127.0.0.1, or on unix sockets too
 # with TRANSPORT=unix (how a milter on the MTA's own machine is usually reached; loopback TCP
@@ -42,6 +43,7 @@ CORPUS_COUNT="${CORPUS_COUNT:-400}"
 SEED="${SEED:-20240601}"
 WARMUP="${WARMUP:-200}"
 ROUNDS="${ROUNDS:-3}"
+REWARM="${REWARM:-50}"
 RESULTS="$PEER_RUN_BASE/results"
 
 if [ "${PEERS_IN_NAMESPACE:-0}" != 1 ]; then
@@ -175,9 +177,14 @@ for m in $MILTERS inspect-milter-1thread; do
             --messages "$WARMUP" --seconds "$SECONDS_MAX" > "$RESULTS/$m-warmup.txt"
     fi
 done
-# measure NAME ROUND : both concurrencies against one milter
+# measure NAME ROUND : both concurrencies against one milter, after a short unmeasured run:
+# the milters loaded since its last turn have had the caches.
 measure() {
     local m="$1" r="$2" c
+    if [ "$REWARM" -gt 0 ]; then
+        "$LOADGEN" --addr "${ADDR[$m]}" --generate "$CORPUS_COUNT" --seed "$SEED" --concurrency 8 \
+            --messages "$REWARM" --seconds "$SECONDS_MAX" > "$RESULTS/$m-rewarm.txt"
+    fi
     for c in $CONCURRENCY; do
         # Process trees are read again each time: MIMEDefang replaces its workers.
         # shellcheck disable=SC2086
