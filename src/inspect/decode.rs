@@ -98,6 +98,14 @@ static BASE64_TABLE: [u8; 256] = {
 /// groups take a table-driven path, eight characters at a time; everything
 /// else goes byte by byte.
 fn base64_decode(body: &[u8], cap: usize) -> Decoded<'static> {
+    base64_decode_batched(body, cap, LINE_BATCH)
+}
+
+/// Base64 characters gathered from whole lines for one SIMD call: a 76-character line alone
+/// leaves the decoder a tail it does one byte at a time, and the call itself costs.
+const LINE_BATCH: usize = 8192;
+
+fn base64_decode_batched(body: &[u8], cap: usize, batch: usize) -> Decoded<'static> {
     let mut out = Vec::with_capacity((body.len() / 4 * 3).min(cap));
     crate::prefault::spare_capacity(&mut out);
     let mut acc: u32 = 0;
@@ -109,9 +117,14 @@ fn base64_decode(body: &[u8], cap: usize) -> Decoded<'static> {
     // so a long line it cannot take costs one attempt, not one per byte.
     let mut no_line_path_before = 0;
     let table = &BASE64_TABLE;
+    let mut scratch = Vec::new();
     while index < body.len() {
         if count == 0 && index >= no_line_path_before {
-            while let Some(taken) = decode_line(&body[index..], &mut out, cap) {
+            loop {
+                let taken = decode_lines(&body[index..], &mut out, cap, &mut scratch, batch);
+                if taken == 0 {
+                    break;
+                }
                 index += taken;
             }
             no_line_path_before =
@@ -180,12 +193,12 @@ fn base64_decode(body: &[u8], cap: usize) -> Decoded<'static> {
     Decoded { data: Cow::Owned(out), truncated, invalid }
 }
 
-/// Decodes the line at the start of `rest` if it is whole groups of alphabet
-/// characters only (no padding, no blanks, nothing else) ending in LF or CRLF
-/// (or the end of the body), and its output stays below `cap` (the group that
-/// reaches the cap goes the slow way, which decides about truncation). Returns
-/// the bytes consumed, line end included; `None` leaves `out` as it was.
-fn decode_line(rest: &[u8], out: &mut Vec<u8>, cap: usize) -> Option<usize> {
+/// The line at the start of `rest` (line end excluded) and the bytes it takes (line end
+/// included), if the line fast path may take it: whole groups of characters (no padding),
+/// ending in LF or CRLF or the end of the body, its output (`n` more bytes after `filled`)
+/// staying below `cap` (the group that reaches the cap goes the slow way, which decides about
+/// truncation). Whether the characters are all in the alphabet is the decoder's to say.
+fn whole_line(rest: &[u8], filled: usize, cap: usize) -> Option<(&[u8], usize)> {
     if rest.is_empty() {
         return None;
     }
@@ -194,16 +207,57 @@ fn decode_line(rest: &[u8], out: &mut Vec<u8>, cap: usize) -> Option<usize> {
         None => (rest, rest.len()),
     };
     let n = line.len() / 4 * 3;
-    if line.is_empty() || line.len() % 4 != 0 || line.ends_with(b"=") || out.len() + n >= cap {
+    if line.is_empty() || line.len() % 4 != 0 || line.ends_with(b"=") || filled + n >= cap {
         return None;
     }
+    Some((line, taken))
+}
+
+/// Appends the SIMD decoding of `chars` (whole groups) to `out`; false, leaving `out` as it
+/// was, when a character is outside the alphabet.
+fn decode_simd(chars: &[u8], out: &mut Vec<u8>) -> bool {
+    let n = chars.len() / 4 * 3;
+    out.reserve(n);
     let at = out.len();
-    out.resize(at + n, 0);
-    if base64_simd::STANDARD.decode(line, base64_simd::Out::from_slice(&mut out[at..])).is_err() {
-        out.truncate(at);
-        return None;
+    let spare = &mut out.spare_capacity_mut()[..n];
+    if base64_simd::STANDARD.decode(chars, base64_simd::Out::from_uninit_slice(spare)).is_err() {
+        return false;
     }
-    Some(taken)
+    // SAFETY: the decoder wrote all `n` bytes of the slice it was given.
+    unsafe { out.set_len(at + n) };
+    true
+}
+
+/// Decodes the line at the start of `rest` if [`whole_line`] admits it and its characters
+/// are all in the alphabet. Returns the bytes consumed; `None` leaves `out` as it was.
+fn decode_line(rest: &[u8], out: &mut Vec<u8>, cap: usize) -> Option<usize> {
+    let (line, taken) = whole_line(rest, out.len(), cap)?;
+    decode_simd(line, out).then_some(taken)
+}
+
+/// Decodes as many lines at the start of `rest` as [`decode_line`] would one after the
+/// other, gathering up to `batch` characters for each SIMD call. Returns the bytes consumed
+/// (0 when the first line is not for the fast path).
+fn decode_lines(rest: &[u8], out: &mut Vec<u8>, cap: usize, scratch: &mut Vec<u8>, batch: usize) -> usize {
+    scratch.clear();
+    let mut consumed = 0;
+    while scratch.len() < batch
+        && let Some((line, taken)) = whole_line(&rest[consumed..], out.len() + scratch.len() / 4 * 3, cap)
+    {
+        scratch.extend_from_slice(line);
+        consumed += taken;
+    }
+    if scratch.is_empty() || decode_simd(scratch, out) {
+        return consumed;
+    }
+    // A character outside the alphabet somewhere: line by line, up to the line that has it.
+    let mut done = 0;
+    while done < consumed
+        && let Some(taken) = decode_line(&rest[done..consumed], out, cap)
+    {
+        done += taken;
+    }
+    done
 }
 
 fn flush_partial(out: &mut Vec<u8>, acc: u32, count: u8, cap: usize) {
@@ -467,9 +521,16 @@ mod tests {
                 })
                 .collect();
             for cap in [0, 1, 2, 3, 5, 6, 7, 64, len / 4 * 3, len / 4 * 3 + 1, usize::MAX / 2] {
-                let d = base64_decode(&body, cap);
                 let (out, truncated, invalid) = reference(&body, cap);
-                assert_eq!((&*d.data, d.truncated, d.invalid), (&out[..], truncated, invalid), "cap {cap}");
+                // Lines gathered into SIMD calls of every size: one line, a few, all of them.
+                for batch in [1, 80, 300, LINE_BATCH] {
+                    let d = base64_decode_batched(&body, cap, batch);
+                    assert_eq!(
+                        (&*d.data, d.truncated, d.invalid),
+                        (&out[..], truncated, invalid),
+                        "cap {cap} batch {batch}"
+                    );
+                }
             }
         }
     }
