@@ -116,11 +116,11 @@ fn with_parsed<R>(data: &[u8], f: impl FnOnce(Parsed<'_, '_>) -> R) -> R {
         match fix {
             None => {
                 let result = f(Parsed::Message(&message));
-                dismantle(message);
+                drop(message);
                 return result;
             }
             Some(positions) => {
-                dismantle(message);
+                drop(message);
                 let copy = patched.get_or_insert_with(|| data.to_vec());
                 for at in positions {
                     if let Some(b) = copy.get_mut(at) {
@@ -128,22 +128,6 @@ fn with_parsed<R>(data: &[u8], f: impl FnOnce(Parsed<'_, '_>) -> R) -> R {
                     }
                 }
                 round += 1;
-            }
-        }
-    }
-}
-
-/// Drops a parsed message without recursion: nested messages are moved out
-/// and dropped one by one, so a million nested message/rfc822 parts cannot
-/// overflow the stack on drop.
-fn dismantle(message: Tree<'_>) {
-    let mut stack = vec![message];
-    while let Some(mut message) = stack.pop() {
-        for part in &mut message.parts {
-            if matches!(part.body, Body::Message(_))
-                && let Body::Message(inner) = std::mem::replace(&mut part.body, Body::Leaf)
-            {
-                stack.push(inner);
             }
         }
     }

@@ -22,6 +22,29 @@ pub(super) struct Tree<'x> {
     pub parts: Vec<TreePart<'x>>,
 }
 
+/// Dropped without recursion: embedded messages are taken out and dropped one by one, so a
+/// million nested message/rfc822 parts cannot overflow the stack, whether the tree is dropped
+/// after the walk or while a panic unwinds.
+impl Drop for Tree<'_> {
+    fn drop(&mut self) {
+        let mut nested = Vec::new();
+        take_nested(self, &mut nested);
+        while let Some(mut tree) = nested.pop() {
+            // `tree` has no embedded message left when it is dropped here.
+            take_nested(&mut tree, &mut nested);
+        }
+    }
+}
+
+/// Moves the embedded messages of `tree`'s parts into `into`, leaving leaves.
+fn take_nested<'x>(tree: &mut Tree<'x>, into: &mut Vec<Tree<'x>>) {
+    for part in &mut tree.parts {
+        if let Body::Message(inner) = std::mem::replace(&mut part.body, Body::Leaf) {
+            into.push(inner);
+        }
+    }
+}
+
 /// One part: offsets into the parsed buffer.
 #[derive(Debug)]
 pub(super) struct TreePart<'x> {
