@@ -422,7 +422,7 @@ fn as_received(m: &Message) -> EndOfMessage {
 /// corpus: the same work the daemon does at end of message, without the protocol.
 fn engine(args: &Args, config: &std::path::Path) {
     // The daemon's allocator settings, so the comparison with it is of the protocol only.
-    inspect_milter::server::tune_allocator();
+    inspect_milter::memory::tune_allocator();
     let config = Config::load(config).unwrap_or_else(|e| panic!("{e}"));
     let (pipeline, _) = Pipeline::load(&config).unwrap_or_else(|e| panic!("{e}"));
     let filter = InspectFilter::open(pipeline, &config).unwrap_or_else(|e| panic!("{e}"));

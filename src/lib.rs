@@ -22,6 +22,7 @@
 //! - [`smtp`]: the SMTP client (STARTTLS) that delivers released mail to a relay.
 //! - [`logline`]: the one summary line per message, escaped.
 //! - [`metrics`]: counters and histograms, and the optional Prometheus listener.
+//! - [`memory`]: glibc's allocator settings for the daemon, and pre-faulting of large buffers.
 
 pub mod cli;
 pub mod config;
@@ -29,12 +30,12 @@ pub mod config;
 pub mod fuzzing;
 pub mod inspect;
 pub mod logline;
+pub mod memory;
 pub mod metrics;
 pub mod milter;
 pub mod mta;
 pub mod pipeline;
 pub mod policy;
-pub mod prefault;
 pub mod quarantine;
 pub mod rules;
 pub mod server;

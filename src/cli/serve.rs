@@ -34,7 +34,7 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs, log_flag: Option<&str>) -> u8 {
-    crate::server::tune_allocator();
+    crate::memory::tune_allocator();
     let mut config = match super::load_config(args.config.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,

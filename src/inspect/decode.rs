@@ -107,7 +107,7 @@ const LINE_BATCH: usize = 8192;
 
 fn base64_decode_batched(body: &[u8], cap: usize, batch: usize) -> Decoded<'static> {
     let mut out = Vec::with_capacity((body.len() / 4 * 3).min(cap));
-    crate::prefault::spare_capacity(&mut out);
+    crate::memory::prefault(&mut out);
     let mut acc: u32 = 0;
     let mut count = 0u8;
     let mut invalid = false;
@@ -285,7 +285,7 @@ fn hex_value(byte: u8) -> Option<u8> {
 /// `invalid` reports it.
 fn quoted_printable_decode(body: &[u8], cap: usize) -> Decoded<'static> {
     let mut out = Vec::with_capacity(body.len().min(cap));
-    crate::prefault::spare_capacity(&mut out);
+    crate::memory::prefault(&mut out);
     let mut invalid = false;
     // Bytes before this index came from escapes (`=20`) and are kept even
     // at the end of a line.

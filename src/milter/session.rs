@@ -300,7 +300,7 @@ impl Session {
                     // Received header, CRLF in folded header lines.
                     let room = size.saturating_add(size / 32).saturating_add(4096);
                     raw.reserve(room.min(self.max_message));
-                    crate::prefault::spare_capacity(&mut raw);
+                    crate::memory::prefault(&mut raw);
                 }
                 self.msg = Some(MessageState {
                     sender: strip_brackets(args[0]),
@@ -507,7 +507,7 @@ impl MessageState {
             // Grown as `extend_from_slice` would (doubling), with the next pages brought in
             // at once (not all of the doubled end, which may never be written).
             self.raw.reserve(take.len());
-            crate::prefault::ahead(&mut self.raw, GROWTH_PREFAULT);
+            crate::memory::prefault_ahead(&mut self.raw, GROWTH_PREFAULT);
         }
         self.raw.extend_from_slice(take);
     }

@@ -170,21 +170,3 @@ pub async fn run(
     std::thread::spawn(move || pool.shutdown());
     info!("stopped");
 }
-
-/// glibc serves large buffers from its heaps and keeps what is freed in per-thread arenas: for a
-/// daemon whose peaks are a few large messages, a burst would stay resident for good. Buffers
-/// from 256 KiB up come from mmap (given back on free), and a few arenas are shared, so the
-/// resident size follows what is in use (at concurrency 32 on the benchmark corpus, peak RSS
-/// 95–109 MB instead of 138–151 MB, for about 8% more CPU a message). An administrator who sets
-/// `GLIBC_TUNABLES` keeps their own settings. Call it before any thread exists (`serve` does
-/// first thing; the load generator's in-process engine too, so both run on the same allocator).
-pub fn tune_allocator() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("GLIBC_TUNABLES").is_none() {
-        // SAFETY: mallopt only changes allocator parameters; it is called before other threads.
-        unsafe {
-            libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-            libc::mallopt(libc::M_ARENA_MAX, 4);
-        }
-    }
-}
