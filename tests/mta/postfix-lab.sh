@@ -459,10 +459,14 @@ tcp_listening() {
 port_in_use() { tcp_listening "${RUN_BIND:-$LAB_BIND}" "$LAB_PORT"; }
 any_listener_on() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
+# A free port below the kernel's ephemeral range: a port from that range can be handed to any
+# connecting socket (or a listener on port 0) between this check and Postfix's bind.
 pick_port() {
-    local p i
+    local p i low
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "$low" -gt 12000 ] 2>/dev/null || low=32768
     for i in $(seq 1 200); do
-        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 30000 ))
+        p=$(( 10000 + (RANDOM * 32768 + RANDOM) % (low - 10000) ))
         any_listener_on "$p" || { echo "$p"; return 0; }
     done
     die "no free port found"
