@@ -294,20 +294,25 @@ impl Session {
                 let sender_args: Vec<String> =
                     args[1..].iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
                 self.messages += 1;
-                let mut raw = Vec::new();
-                if let Some(size) = declared_size(&sender_args) {
+                let raw = match declared_size(&sender_args) {
                     // The declared size, and room for what it leaves out: the MTA's own
                     // Received header, CRLF in folded header lines.
-                    let room = size.saturating_add(size / 32).saturating_add(4096);
-                    raw.reserve(room.min(self.max_message));
-                    crate::memory::prefault(&mut raw);
-                }
+                    Some(size) => {
+                        let room = size.saturating_add(size / 32).saturating_add(4096);
+                        crate::memory::buffer(room.min(self.max_message))
+                    }
+                    None => Vec::new(),
+                };
                 self.msg = Some(MessageState {
                     sender: strip_brackets(args[0]),
                     sender_args,
                     macros,
                     raw,
-                    ..MessageState::default()
+                    recipients: Vec::new(),
+                    spilled: 0,
+                    headers_ended: false,
+                    truncated: false,
+                    received: 0,
                 });
                 Ok(reply_unless(&self.negotiated, proto::NR_MAIL))
             }
@@ -476,22 +481,31 @@ impl Session {
         }
     }
 
-    fn end_of_message(&self, msg: MessageState) -> EndOfMessage {
+    fn end_of_message(&self, mut msg: MessageState) -> EndOfMessage {
         let mut macros = self.conn.macros.clone();
         macros.extend(msg.macros.iter().map(|(k, v)| (k.clone(), v.clone())));
         // TLS macros of the connection are not repeated in every packet; the latest stand.
         let envelope = Envelope {
             client: self.conn.client.clone(),
             helo: self.conn.helo.clone(),
-            sender: msg.sender,
-            sender_args: msg.sender_args,
-            recipients: msg.recipients,
+            sender: std::mem::take(&mut msg.sender),
+            sender_args: std::mem::take(&mut msg.sender_args),
+            recipients: std::mem::take(&mut msg.recipients),
             queue_id: macros.get("i").filter(|i| !i.is_empty()).cloned(),
             tls: self.conn.tls.clone(),
             auth: Auth::from_macros(&macros),
             macros,
         };
-        EndOfMessage { envelope, message: msg.raw, truncated: msg.truncated, received_bytes: msg.received }
+        let message = std::mem::take(&mut msg.raw);
+        EndOfMessage { envelope, message, truncated: msg.truncated, received_bytes: msg.received }
+    }
+}
+
+impl Drop for MessageState {
+    /// A message given up (ABORT, a new MAIL, the connection gone) hands its buffer on to the
+    /// next one; a finished message's buffer went on in its [`EndOfMessage`].
+    fn drop(&mut self) {
+        crate::memory::recycle(std::mem::take(&mut self.raw));
     }
 }
 

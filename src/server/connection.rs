@@ -206,7 +206,12 @@ async fn run_filter(
     phase: &mut watch::Receiver<Phase>,
 ) -> Result<Verdict, End> {
     let queue_id = eom.envelope.queue_id.clone().unwrap_or_else(|| "-".to_string());
-    let job = shared.pool.run(move || filter.end_of_message(&eom));
+    let job = shared.pool.run(move || {
+        let verdict = filter.end_of_message(&eom);
+        // The message's buffer goes on to a later message, pages and all.
+        crate::memory::recycle(eom.message);
+        verdict
+    });
     let result = with_progress(stream, shared, phase, job).await?;
     Ok(match result {
         Ok(Ok(verdict)) => verdict,

@@ -124,8 +124,14 @@ pub async fn run(
         info!(listen = %l.local_addr(), "listening");
     }
     let mut next_id: u64 = 0;
+    // Spare message buffers left over from a burst are given back once they go unused.
+    let mut trim = tokio::time::interval(crate::memory::SPARE_IDLE / 2);
+    trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = trim.tick() => {
+                crate::memory::SPARES.trim(crate::memory::SPARE_IDLE);
+            }
             accepted = conn_rx.recv() => {
                 let Some((stream, peer, permit)) = accepted else { break };
                 next_id += 1;
