@@ -8,9 +8,9 @@
 //! what the buffer holds; where the kernel does not support it (or its pages are not 4 KiB)
 //! nothing happens and the buffer faults in as before.
 //!
-//! Message buffers are the largest of those, one a message, so they are not given back at
-//! once: up to [`SPARE_BYTES`] of them wait, pages and all, for the next message (see
-//! [`buffer`] and [`recycle`]), and are given back after [`SPARE_IDLE`] unused.
+//! Message buffers and decoded parts are the largest of those, a few a message, so they are
+//! not given back at once: up to [`SPARE_BYTES`] of them wait, pages and all, for the next
+//! message (see [`buffer`] and [`recycle`]), and are given back after [`SPARE_IDLE`] unused.
 
 /// Buffers from this size up come from mmap (see [`tune_allocator`]); smaller ones come from
 /// the allocator's heaps, whose pages are usually present already, and are not pre-faulted.

@@ -106,8 +106,7 @@ fn base64_decode(body: &[u8], cap: usize) -> Decoded<'static> {
 const LINE_BATCH: usize = 8192;
 
 fn base64_decode_batched(body: &[u8], cap: usize, batch: usize) -> Decoded<'static> {
-    let mut out = Vec::with_capacity((body.len() / 4 * 3).min(cap));
-    crate::memory::prefault(&mut out);
+    let mut out = crate::memory::buffer((body.len() / 4 * 3).min(cap));
     let mut acc: u32 = 0;
     let mut count = 0u8;
     let mut invalid = false;
@@ -284,8 +283,7 @@ fn hex_value(byte: u8) -> Option<u8> {
 /// that starts no valid escape is kept literally, as mail clients do;
 /// `invalid` reports it.
 fn quoted_printable_decode(body: &[u8], cap: usize) -> Decoded<'static> {
-    let mut out = Vec::with_capacity(body.len().min(cap));
-    crate::memory::prefault(&mut out);
+    let mut out = crate::memory::buffer(body.len().min(cap));
     let mut invalid = false;
     // Bytes before this index came from escapes (`=20`) and are kept even
     // at the end of a line.

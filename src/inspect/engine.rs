@@ -79,7 +79,7 @@ impl Inspector {
             e.count += 1;
             e.bytes += t.data.len() as u64;
         }
-        Findings {
+        let findings = Findings {
             message: facts(raw, &walked.targets, self.hash_message),
             targets,
             hits,
@@ -92,7 +92,14 @@ impl Inspector {
                 yara_us: micros(yara_done - regex_done),
                 total_us: micros(yara_done - started),
             },
+        };
+        // Large decoded buffers go on to later parts and messages with their pages.
+        for t in walked.targets {
+            if let std::borrow::Cow::Owned(v) = t.data {
+                crate::memory::recycle(v);
+            }
         }
+        findings
     }
 }
 

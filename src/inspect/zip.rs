@@ -269,7 +269,7 @@ pub(super) fn locate(data: &[u8], entry: &Entry) -> Result<Located, ZipError> {
 /// Inflates a raw deflate stream, producing at most `cap` bytes; the flag
 /// says whether more output was available.
 pub(super) fn inflate(compressed: &[u8], cap: usize) -> Result<(Vec<u8>, bool), ZipError> {
-    let mut out = Vec::with_capacity(compressed.len().saturating_mul(4).min(cap).min(1 << 20));
+    let mut out = crate::memory::buffer(compressed.len().saturating_mul(4).min(cap).min(1 << 20));
     let decoder = flate2::read::DeflateDecoder::new(compressed);
     let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
     match decoder.take(limit).read_to_end(&mut out) {
