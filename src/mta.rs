@@ -170,6 +170,8 @@ impl Outcome {
 pub struct Client {
     conn: Conn,
     buf: Vec<u8>,
+    /// The packet being written (kept between commands).
+    out: Vec<u8>,
     /// Zero until negotiated.
     protocol: u32,
     timeout: Duration,
@@ -191,7 +193,14 @@ impl Client {
         })
         .await
         .map_err(|_| ClientError::Timeout)??;
-        Ok(Client { conn, buf: Vec::with_capacity(4096), protocol: 0, timeout, chunk_size: 65535 })
+        Ok(Client {
+            conn,
+            buf: Vec::with_capacity(4096),
+            out: Vec::new(),
+            protocol: 0,
+            timeout,
+            chunk_size: 65535,
+        })
     }
 
     pub async fn negotiate(&mut self, offer: Offer) -> Result<Negotiation, ClientError> {
@@ -266,7 +275,7 @@ impl Client {
                     pairs.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
                 self.write(&Command::Macro { stage: code::BODY, pairs }).await?;
             }
-            match self.stage(Command::Body(chunk), proto::NR_BODY).await? {
+            match self.body(chunk).await? {
                 None | Some(Response::Continue) => {}
                 Some(Response::Skip) => {
                     outcome.skipped = true;
@@ -316,9 +325,31 @@ impl Client {
 
     /// Sends any command without waiting for a reply (for tests of odd sequences).
     pub async fn write(&mut self, cmd: &Command<'_>) -> Result<(), ClientError> {
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
         cmd.encode(&mut out);
-        self.write_raw(&out).await
+        let written = self.write_raw(&out).await;
+        self.out = out;
+        written
+    }
+
+    /// Sends one body chunk and reads its reply unless the milter asked for none. The chunk is
+    /// written from where it lies, behind its packet header, in one vectored write.
+    async fn body(&mut self, chunk: &[u8]) -> Result<Option<Response>, ClientError> {
+        let header = Command::body_header(chunk);
+        let mut parts = [std::io::IoSlice::new(&header), std::io::IoSlice::new(chunk)];
+        let mut parts = &mut parts[..];
+        while !parts.is_empty() {
+            let n = match &mut self.conn {
+                Conn::Tcp(s) => s.write_vectored(parts).await?,
+                Conn::Unix(s) => s.write_vectored(parts).await?,
+            };
+            if n == 0 {
+                return Err(ClientError::Closed);
+            }
+            std::io::IoSlice::advance_slices(&mut parts, n);
+        }
+        self.reply_unless(proto::NR_BODY).await
     }
 
     pub async fn write_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
@@ -332,6 +363,11 @@ impl Client {
     /// Sends a command and reads its reply unless the milter asked for none (`nr_bit`).
     async fn stage(&mut self, cmd: Command<'_>, nr_bit: u32) -> Result<Option<Response>, ClientError> {
         self.write(&cmd).await?;
+        self.reply_unless(nr_bit).await
+    }
+
+    /// Reads the reply to what was just sent, unless the milter asked for none (`nr_bit`).
+    async fn reply_unless(&mut self, nr_bit: u32) -> Result<Option<Response>, ClientError> {
         if self.protocol & nr_bit != 0 {
             return Ok(None);
         }

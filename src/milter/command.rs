@@ -150,9 +150,12 @@ impl<'a> Command<'a> {
 }
 
 impl Command<'_> {
-    /// Encodes the command as an MTA sends it (used by our own MTA-side client).
+    /// Encodes the command as an MTA sends it (used by our own MTA-side client), straight
+    /// into `out`: the payload is written once, the length put in front of it afterwards.
     pub fn encode(&self, out: &mut Vec<u8>) {
-        let mut data = Vec::new();
+        let start = out.len();
+        out.extend_from_slice(&[0; 5]);
+        let data = &mut *out;
         let push = |data: &mut Vec<u8>, s: &[u8]| {
             data.extend_from_slice(s);
             data.push(0);
@@ -167,13 +170,13 @@ impl Command<'_> {
             Command::Macro { stage, pairs } => {
                 data.push(*stage);
                 for (k, v) in pairs {
-                    push(&mut data, k);
-                    push(&mut data, v);
+                    push(data, k);
+                    push(data, v);
                 }
                 code::MACRO
             }
             Command::Connect { hostname, family, port, address } => {
-                push(&mut data, hostname);
+                push(data, hostname);
                 data.push(match family {
                     Family::Unknown => b'U',
                     Family::Local => b'L',
@@ -182,22 +185,22 @@ impl Command<'_> {
                 });
                 if *family != Family::Unknown {
                     data.extend_from_slice(&port.to_be_bytes());
-                    push(&mut data, address);
+                    push(data, address);
                 }
                 code::CONNECT
             }
             Command::Helo(h) => {
-                push(&mut data, h);
+                push(data, h);
                 code::HELO
             }
             Command::Mail(args) | Command::Rcpt(args) => {
-                args.iter().for_each(|a| push(&mut data, a));
+                args.iter().for_each(|a| push(data, a));
                 if matches!(self, Command::Mail(_)) { code::MAIL } else { code::RCPT }
             }
             Command::Data => code::DATA,
             Command::Header { name, value } => {
-                push(&mut data, name);
-                push(&mut data, value);
+                push(data, name);
+                push(data, value);
                 code::HEADER
             }
             Command::EndOfHeaders => code::EOH,
@@ -210,14 +213,24 @@ impl Command<'_> {
                 code::EOM
             }
             Command::Unknown(u) => {
-                push(&mut data, u);
+                push(data, u);
                 code::UNKNOWN
             }
             Command::Abort => code::ABORT,
             Command::Quit => code::QUIT,
             Command::QuitNewConnection => code::QUIT_NC,
         };
-        super::codec::encode(code, &data, out);
+        let len = out.len() - start - 4;
+        // Commands we build are far below 4 GiB (body chunks are at most 64 KiB).
+        out[start..start + 4].copy_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
+        out[start + 4] = code;
+    }
+
+    /// The length and command byte of a BODY packet carrying `chunk`, for a caller that
+    /// writes the chunk itself after them (without copying it).
+    pub fn body_header(chunk: &[u8]) -> [u8; 5] {
+        let len = u32::try_from(chunk.len() + 1).unwrap_or(u32::MAX).to_be_bytes();
+        [len[0], len[1], len[2], len[3], code::BODY]
     }
 }
 
@@ -393,12 +406,31 @@ mod tests {
             Command::Quit,
             Command::QuitNewConnection,
         ];
-        for cmd in all {
+        for cmd in &all {
             let mut buf = Vec::new();
             cmd.encode(&mut buf);
             let (packet, used) = crate::milter::codec::decode(&buf).unwrap().unwrap();
             assert_eq!(used, buf.len());
-            assert_eq!(Command::parse(packet).unwrap(), cmd);
+            assert_eq!(&Command::parse(packet).unwrap(), cmd);
+        }
+        // One after another in one buffer, as a client batches them.
+        let mut stream = Vec::new();
+        all.iter().for_each(|c| c.encode(&mut stream));
+        let mut at = 0;
+        for cmd in &all {
+            let (packet, used) = crate::milter::codec::decode(&stream[at..]).unwrap().unwrap();
+            assert_eq!(&Command::parse(packet).unwrap(), cmd);
+            at += used;
+        }
+        assert_eq!(at, stream.len());
+    }
+
+    #[test]
+    fn body_header_is_what_encode_puts_before_the_chunk() {
+        for chunk in [&b""[..], b"x", &[7u8; 65535]] {
+            let mut encoded = Vec::new();
+            Command::Body(chunk).encode(&mut encoded);
+            assert_eq!(encoded, [&Command::body_header(chunk)[..], chunk].concat());
         }
     }
 
