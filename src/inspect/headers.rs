@@ -312,13 +312,20 @@ mod tests {
             (cr, lf)
         };
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        for _ in 0..2000 {
+        for round in 0..4000 {
             seed ^= seed << 13;
             seed ^= seed >> 7;
             seed ^= seed << 17;
-            let len = (seed % 97) as usize;
-            let bytes: Vec<u8> =
-                (0..len).map(|i| [b'\r', b'\n', b'a'][((seed >> (i % 60)) % 3) as usize]).collect();
+            // Lengths across several 64-byte blocks; every fourth input mostly plain bytes,
+            // so whole blocks hold no line end at all.
+            let len = (seed % 300) as usize;
+            let alphabet: &[u8] =
+                if round % 4 == 0 { b"\r\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" } else { b"\r\na" };
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| {
+                    alphabet[((seed.rotate_left(i as u32 % 64) ^ i as u64) % alphabet.len() as u64) as usize]
+                })
+                .collect();
             for crlf in [true, false] {
                 assert_eq!(bare_line_ends(&bytes, crlf), reference(&bytes, crlf), "{bytes:?}");
             }
