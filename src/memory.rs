@@ -191,6 +191,19 @@ pub fn buffer(capacity: usize) -> Vec<u8> {
     v
 }
 
+/// Gives back what an idle daemon need not hold: every spare buffer, and the free memory in
+/// the allocator's heaps (which glibc keeps after a burst of small allocations, so that a
+/// daemon which once served many connections at once would stay that large).
+pub fn give_back_idle() {
+    SPARES.trim(std::time::Duration::ZERO);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free heap memory to the system; it takes the
+    // allocator's own locks and is safe to call from any thread at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Hands a buffer back for [`buffer`] to reuse (see [`Spares::put`]).
 pub fn recycle(v: Vec<u8>) {
     SPARES.put(v);

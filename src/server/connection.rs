@@ -17,6 +17,10 @@ use crate::milter::response::Response;
 use crate::milter::session::{Session, Step};
 use crate::milter::{EndOfMessage, Filter, Verdict};
 
+/// The read buffer of a connection between messages: enough for the commands of an SMTP
+/// session's start; a message's body chunks get 64 KiB more while it lasts.
+const IDLE_READ_BUFFER: usize = 8 * 1024;
+
 /// Why a connection ended, for the one log line it gets.
 enum End {
     /// The MTA closed it or said QUIT.
@@ -33,7 +37,7 @@ pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: wa
     let metrics = crate::metrics::get();
     metrics.connections.inc();
     let mut session = Session::new(opts.max_message_size);
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024 + 5);
+    let mut buf: Vec<u8> = Vec::with_capacity(IDLE_READ_BUFFER);
     let mut start = 0usize;
     let mut out: Vec<u8> = Vec::new();
     // The filter snapshot of the message in progress (taken when the message begins).
@@ -63,6 +67,7 @@ pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: wa
             };
             if !was_in_message && session.in_message() {
                 snapshot = Some(Arc::clone(&shared.filters.borrow()));
+                shared.begun.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 message_deadline = Some(Instant::now() + opts.message_timeout);
             }
             match step {
@@ -123,7 +128,11 @@ pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: wa
             buf.drain(..start);
             start = 0;
         }
-        if buf.capacity() - buf.len() < 4096 {
+        if buf.is_empty() && !session.in_message() && buf.capacity() > IDLE_READ_BUFFER {
+            // Between messages the connection may stay idle for long: it keeps a small
+            // buffer, not room for body chunks (1,000 idle connections would hold 64 MB).
+            buf = Vec::with_capacity(IDLE_READ_BUFFER);
+        } else if buf.capacity() - buf.len() < 4096 {
             buf.reserve((64 * 1024).min(MAX_PACKET as usize));
         }
         let now = Instant::now();

@@ -63,6 +63,8 @@ struct Shared {
     pool: Arc<Pool>,
     filters: FilterHandle,
     budget: budget::Budget,
+    /// Messages begun on every connection so far, so the server can tell when it is idle.
+    begun: std::sync::atomic::AtomicU64,
 }
 
 /// Serves milter connections on `listeners` until `phase` says stop.
@@ -74,7 +76,13 @@ pub async fn run(
 ) {
     let pool = Pool::new(options.filter_threads, "filter");
     let budget = budget::Budget::new(options.inflight_bytes, options.spool_dir.clone());
-    let shared = Arc::new(Shared { options: options.clone(), pool: Arc::clone(&pool), filters, budget });
+    let shared = Arc::new(Shared {
+        options: options.clone(),
+        pool: Arc::clone(&pool),
+        filters,
+        budget,
+        begun: std::sync::atomic::AtomicU64::new(0),
+    });
     let limit = Arc::new(Semaphore::new(options.max_connections));
     let mut connections = JoinSet::new();
     let mut acceptors = JoinSet::new();
@@ -124,13 +132,24 @@ pub async fn run(
         info!(listen = %l.local_addr(), "listening");
     }
     let mut next_id: u64 = 0;
-    // Spare message buffers left over from a burst are given back once they go unused.
+    // Memory left over from a burst goes back to the system: spare buffers once unused for
+    // a while, and everything the allocator holds free once no message has begun for a tick.
     let mut trim = tokio::time::interval(crate::memory::SPARE_IDLE / 2);
     trim.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_begun = 0;
+    let mut given_back = true;
     loop {
         tokio::select! {
             _ = trim.tick() => {
-                crate::memory::SPARES.trim(crate::memory::SPARE_IDLE);
+                let begun = shared.begun.load(std::sync::atomic::Ordering::Relaxed);
+                if begun != last_begun || shared.budget.in_use() > 0 {
+                    crate::memory::SPARES.trim(crate::memory::SPARE_IDLE);
+                    given_back = false;
+                } else if !given_back {
+                    crate::memory::give_back_idle();
+                    given_back = true;
+                }
+                last_begun = begun;
             }
             accepted = conn_rx.recv() => {
                 let Some((stream, peer, permit)) = accepted else { break };
