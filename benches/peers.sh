@@ -24,7 +24,8 @@
 # with TRANSPORT=unix (how a milter on the MTA's own machine is usually reached; loopback TCP
 # costs both ends more kernel time). After the table, the daemon against the in-process
 # engine: with a filter thread per core, and with one filter thread (a core left for the
-# protocol and the load generator).
+# protocol and the load generator); and what the protocol alone costs (a null filter),
+# which bounds the first of these on a machine the load generator shares.
 #
 # Everything runs inside a private network namespace when `unshare` allows it (nothing can
 # leave the machine, no peer can do a DNS lookup); runtime files go to $PEER_RUN_BASE; every
@@ -86,6 +87,13 @@ LOADGEN="$ROOT/target/release/examples/loadgen"
 source "$PEERS_DIR/common.sh"
 mkdir -p "$RESULTS"
 rm -f "$RESULTS"/*.txt
+# The null-filter run listens the way inspect-milter does.
+if [ "$TRANSPORT" = unix ]; then
+    NULL_ADDR="unix:$PEER_RUN_BASE/null.sock"
+    rm -f "$PEER_RUN_BASE/null.sock"
+else
+    NULL_ADDR="inet:127.0.0.1:0"
+fi
 # A second inspect-milter with one filter thread, for the comparison with the engine.
 ONE="$PEER_RUN_BASE/one-thread"
 
@@ -199,6 +207,12 @@ for r in $(seq 1 "$ROUNDS"); do
     "$LOADGEN" --engine "$PEER_RUN_BASE/inspect-milter/config.yaml" --generate "$CORPUS_COUNT" --seed "$SEED" \
         --messages "$MESSAGES" --seconds "$SECONDS_MAX" > "$RESULTS/engine-$r.txt"
     echo "in-process engine: $(brief "$RESULTS/engine-$r.txt")"
+    # The protocol alone: the same load through an in-process server whose filter accepts
+    # everything, client and server in one process. What it costs a message is the part of
+    # the daemon's work (and the load generator's) that no filter tuning removes.
+    "$LOADGEN" --null --addr "$NULL_ADDR" --generate "$CORPUS_COUNT" --seed "$SEED" --concurrency 8 \
+        --messages "$MESSAGES" --seconds "$SECONDS_MAX" > "$RESULTS/null-$r.txt"
+    echo "protocol alone (null filter, client and server): $(brief "$RESULTS/null-$r.txt")"
     # The same comparison with one filter thread: a core is left for the protocol and the
     # load generator, so the daemon's cost over the engine shows without the two fighting
     # for cores.
@@ -288,6 +302,14 @@ for c in $CONCURRENCY; do
         "+$(per_round "100 * (a - b) / b" "inspect-milter-$c" "server cpu" 3 engine "server cpu" 3) over the engine's;" \
         "the load generator took $(median "client cpu" 3 $(rounds "inspect-milter-$c")) ms a message of the same cores"
 done
+# With every core busy, msg/s goes as 1 / (CPU a message): the engine's work plus the
+# protocol's (both ends, as the null run measures it) puts the daemon's share of the
+# engine's msg/s near engine / (engine + protocol) at best, whatever the filter does (the
+# machine's drift between the runs blurs it by some per cent either way).
+echo "the protocol alone costs $(per_round "100 * a / b" null "server cpu" 3 engine "server cpu" 3)" \
+    "of the engine's CPU a message (client and server, null filter): sharing the cores with the" \
+    "load generator, the daemon is expected to make about $(per_round "100 * b / (a + b)" null "server cpu" 3 engine "server cpu" 3)" \
+    "of the engine's msg/s at best"
 echo "with 1 filter thread (a core left for the protocol and the load generator): the daemon at" \
     "concurrency 8 makes $(per_round "100 * a / b" inspect-milter-1thread throughput 2 engine-1thread throughput 2)" \
     "of the engine's msg/s"

@@ -5,6 +5,7 @@
 //! cargo run --release --example loadgen -- --addr inet:127.0.0.1:8897 --corpus DIR \
 //!     --concurrency 8 --messages 2000 --seconds 60 [--pid PID]
 //! cargo run --release --example loadgen -- --null --concurrency 32   # in-process null filter
+//! cargo run --release --example loadgen -- --null --addr unix:/tmp/null.sock   # ... listening there
 //! cargo run --release --example loadgen -- --engine CONFIG --generate 400   # no protocol at all
 //! ```
 //!
@@ -55,7 +56,7 @@ struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: loadgen (--addr ADDR | --null | --engine CONFIG) [--corpus DIR | --generate N [--seed S] | --size BYTES] \
+        "usage: loadgen (--addr ADDR | --null [--addr ADDR] | --engine CONFIG) [--corpus DIR | --generate N [--seed S] | --size BYTES] \
          [--concurrency N] [--messages N] [--per-connection N] [--seconds S] [--pid PID[,PID…]] [--idle N]"
     );
     std::process::exit(2)
@@ -189,7 +190,10 @@ async fn run(args: Args) {
     let bytes_per_round: usize = messages.iter().map(Message::size).sum();
     let mut self_server = None;
     let (addr, pid) = if args.null {
-        let listener = Listener::bind(&"inet:127.0.0.1:0".parse().unwrap(), 0o660).await.unwrap();
+        // The in-process server listens where --addr says (unix sockets cost both ends less
+        // than loopback TCP), by default on a free loopback port.
+        let at = args.addr.clone().unwrap_or_else(|| "inet:127.0.0.1:0".parse().unwrap());
+        let listener = Listener::bind(&at, 0o660).await.unwrap_or_else(|e| panic!("{e}"));
         let addr = listener.local_addr();
         let (_ftx, filters) = tokio::sync::watch::channel(Arc::new(NullFilter) as Arc<dyn Filter>);
         let (ptx, prx) = tokio::sync::watch::channel(Phase::Running);
