@@ -307,3 +307,76 @@ async fn a_hundred_kib_header_arrives_whole_over_the_socket() {
     assert!(seen.contains(&format!("X-Long: {value}\r\n")), "{}", seen.len());
     server.stop().await;
 }
+
+/// Body chunks split across writes at every awkward place (inside the length, after the
+/// command byte, mid-payload), two chunks in one write, a chunk followed at once by the end
+/// of message, and a chunk that does not fit the size cap: the filter sees the message byte
+/// for byte, and every chunk gets its reply.
+#[tokio::test]
+async fn body_chunks_in_pieces_or_together_arrive_whole() {
+    let filter = Arc::new(Scripted::default());
+    let mut opts = options();
+    opts.max_message_size = 200_000;
+    let server = TestServer::start(filter.clone(), opts).await;
+    let mut c = server.client().await;
+    let body: Vec<u8> = (0..150_000u32).map(|i| b"0123456789abcdef\r\n"[i as usize % 18]).collect();
+    let chunks: Vec<&[u8]> = body.chunks(40_000).collect();
+    let packet = |chunk: &[u8]| {
+        let mut p = Vec::new();
+        Command::Body(chunk).encode(&mut p);
+        p
+    };
+    let pause = || tokio::time::sleep(Duration::from_millis(20));
+    let continued = |r: Response| assert_eq!(r, Response::Continue);
+    for round in 0..2 {
+        c.write(&Command::Mail(vec![b"<a@example.org>", b"SIZE=150000"])).await.unwrap();
+        c.write(&Command::Rcpt(vec![b"<b@example.net>"])).await.unwrap();
+        c.write(&Command::Data).await.unwrap();
+        c.write(&Command::Header { name: b"Subject", value: b" pieces" }).await.unwrap();
+        c.write(&Command::EndOfHeaders).await.unwrap();
+        // The first chunk in pieces: 3 bytes of the length, 2 more, a little payload, the rest.
+        let first = packet(chunks[0]);
+        for piece in [&first[..3], &first[3..5], &first[5..1005], &first[1005..]] {
+            c.write_raw(piece).await.unwrap();
+            pause().await;
+        }
+        continued(c.read().await.unwrap());
+        // Two chunks in one write.
+        c.write_raw(&[packet(chunks[1]), packet(chunks[2])].concat()).await.unwrap();
+        continued(c.read().await.unwrap());
+        continued(c.read().await.unwrap());
+        // The last chunk and the end of message together.
+        let mut tail = packet(chunks[3]);
+        Command::EndOfMessage(b"").encode(&mut tail);
+        c.write_raw(&tail).await.unwrap();
+        continued(c.read().await.unwrap());
+        let mut action = None;
+        while action.is_none() {
+            match c.read().await.unwrap() {
+                r @ Response::Accept => action = Some(r),
+                Response::Progress | Response::AddHeader { .. } | Response::InsertHeader { .. } => {}
+                other => panic!("round {round}: unexpected {other:?}"),
+            }
+        }
+        c.abort().await.unwrap();
+    }
+    // A chunk past the cap, in pieces: it takes the ordinary path (truncation, SKIP).
+    c.write(&Command::Mail(vec![b"<a@example.org>"])).await.unwrap();
+    c.write(&Command::Rcpt(vec![b"<b@example.net>"])).await.unwrap();
+    c.write(&Command::EndOfHeaders).await.unwrap();
+    let big = packet(&[b'z'; 210_000]);
+    for piece in [&big[..5], &big[5..100_000], &big[100_000..]] {
+        c.write_raw(piece).await.unwrap();
+        pause().await;
+    }
+    assert_eq!(c.read().await.unwrap(), Response::Skip);
+    let seen = filter.seen();
+    assert_eq!(seen.len(), 2);
+    let want = [&b"Subject: pieces\r\n\r\n"[..], &body].concat();
+    for m in &seen {
+        assert!(m.message == want, "message differs (len {} vs {})", m.message.len(), want.len());
+        assert_eq!(m.received_bytes, want.len() as u64);
+        assert!(!m.truncated);
+    }
+    server.stop().await;
+}

@@ -375,6 +375,38 @@ impl Session {
         }
     }
 
+    /// The message buffer, for a caller to read the payload of a BODY packet of `len` bytes
+    /// straight into (appending to it), when the session would take that chunk whole: in
+    /// the body (after end of headers), and with the chunk under the size cap. Room for
+    /// `len` more bytes is reserved. After appending, the caller reports the chunk with
+    /// [`Session::body_appended`]; anything else goes through [`Session::handle`].
+    pub fn body_buffer(&mut self, len: usize) -> Option<&mut Vec<u8>> {
+        if self.body_room()? < len {
+            return None;
+        }
+        let msg = self.msg.as_mut()?;
+        msg.reserve(len);
+        Some(&mut msg.raw)
+    }
+
+    /// How many more bytes the message in progress takes before the size cap, when a body
+    /// chunk could go straight into its buffer now (see [`Session::body_buffer`]).
+    pub fn body_room(&self) -> Option<usize> {
+        if !matches!(self.stage, Stage::EndOfHeaders | Stage::Body) {
+            return None;
+        }
+        let msg = self.msg.as_ref().filter(|m| m.headers_ended && !m.truncated)?;
+        Some(self.max_message.saturating_sub(msg.spilled + msg.raw.len()))
+    }
+
+    /// A BODY chunk of `len` bytes was appended to the buffer [`Session::body_buffer`] gave:
+    /// the same step as `handle(Command::Body(chunk))`, without copying the chunk.
+    pub fn body_appended(&mut self, len: usize) -> Result<Vec<Response>, ProtocolError> {
+        self.advance(Kind::Body, code::BODY)?;
+        self.message().received += len as u64;
+        Ok(if self.negotiated.no_reply_for(proto::NR_BODY) { vec![] } else { vec![Response::Continue] })
+    }
+
     /// Turns the filter's verdict into the end-of-message replies, all to be sent in one write.
     /// Modifications the MTA did not allow are dropped (a hold it did not allow becomes a
     /// tempfail: the message must not be delivered unheld, and must not be lost).
@@ -517,13 +549,17 @@ impl MessageState {
             self.truncated = true;
         }
         let take = &bytes[..bytes.len().min(room)];
-        if self.raw.capacity() - self.raw.len() < take.len() {
-            // Grown as `extend_from_slice` would (doubling), with the next pages brought in
-            // at once (not all of the doubled end, which may never be written).
-            self.raw.reserve(take.len());
+        self.reserve(take.len());
+        self.raw.extend_from_slice(take);
+    }
+
+    /// Room for `n` more bytes: grown as `extend_from_slice` would (doubling), with the next
+    /// pages brought in at once (not all of the doubled end, which may never be written).
+    fn reserve(&mut self, n: usize) {
+        if self.raw.capacity() - self.raw.len() < n {
+            self.raw.reserve(n);
             crate::memory::prefault_ahead(&mut self.raw, GROWTH_PREFAULT);
         }
-        self.raw.extend_from_slice(take);
     }
 
     fn end_headers(&mut self, cap: usize) {

@@ -45,6 +45,8 @@ pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: wa
     let mut message_deadline: Option<Instant> = None;
     // The message in progress's share of the in-flight budget, or its spool file.
     let mut memory = MessageMemory::default();
+    // A BODY packet whose payload is being read straight into the message buffer.
+    let mut direct: Option<Direct> = None;
 
     let end = 'conn: loop {
         // Handle every whole packet already buffered.
@@ -141,20 +143,69 @@ pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: wa
         }
         let idle_deadline = now + opts.idle_timeout;
         let deadline = message_deadline.map_or(idle_deadline, |m| m.min(idle_deadline));
-        tokio::select! {
-            read = timeout_at(deadline, stream.read_buf(&mut buf)) => match read {
-                Ok(Ok(0)) => break End::Closed,
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => break End::Io(e),
-                Err(_) if message_deadline.is_some_and(|m| m <= Instant::now()) => break End::MessageTimeout,
-                Err(_) => break End::Idle,
+        let in_message = session.in_message();
+        // Where the next bytes go. In a message's body the next packet is nearly always a
+        // body chunk: it is read into the message buffer itself, its 5-byte header over the
+        // buffer's last 5 bytes (put back afterwards), so its payload lands where it belongs
+        // without a copy (see `settle`). Anything else is read into `buf`.
+        let mut lent: Option<(usize, [u8; 5])> = None;
+        let (target, limit) = match &direct {
+            Some(d) => match session.body_buffer(d.remaining) {
+                Some(raw) => (raw, d.remaining),
+                None => break End::Protocol("a body chunk in progress no longer fits the message".into()),
+            },
+            // Only into room the buffer already has: growing it for a chunk that may not come
+            // (the end of message) would double a buffer sized for the whole message.
+            None => match session
+                .body_buffer(0)
+                .filter(|raw| buf.is_empty() && raw.len() >= 5 && raw.capacity() - raw.len() >= 4096)
+            {
+                Some(raw) => {
+                    let at = raw.len() - 5;
+                    let mut keep = [0u8; 5];
+                    keep.copy_from_slice(&raw[at..]);
+                    let room = raw.capacity() - raw.len();
+                    raw.truncate(at);
+                    lent = Some((at, keep));
+                    (raw, 5 + room.min(BODY_CHUNK))
+                }
+                None => (&mut buf, usize::MAX),
+            },
+        };
+        let mut limited = (&mut stream).take(limit as u64);
+        let read = tokio::select! {
+            read = timeout_at(deadline, limited.read_buf(target)) => match read {
+                Ok(Ok(0)) => Err(End::Closed),
+                Ok(Ok(n)) => Ok(n),
+                Ok(Err(e)) => Err(End::Io(e)),
+                Err(_) if message_deadline.is_some_and(|m| m <= Instant::now()) => Err(End::MessageTimeout),
+                Err(_) => Err(End::Idle),
             },
             changed = phase.changed() => {
                 // Drain: an idle connection closes at once; a message in flight goes on.
-                if changed.is_err() || *phase.borrow() == Phase::Stop || !session.in_message() {
-                    break End::Shutdown;
+                if changed.is_err() || *phase.borrow() == Phase::Stop || !in_message {
+                    Err(End::Shutdown)
+                } else {
+                    Ok(0)
                 }
             }
+        };
+        if let Some((at, keep)) = lent {
+            direct = settle(&mut session, at, keep, &mut buf);
+        } else if let (Some(d), Ok(n)) = (&mut direct, &read) {
+            d.remaining -= n;
+        }
+        if let Err(end) = read {
+            break end;
+        }
+        if let Some(d) = direct.as_ref().filter(|d| d.remaining == 0) {
+            let payload = d.payload;
+            direct = None;
+            match session.body_appended(payload) {
+                Ok(replies) => replies.iter().for_each(|r| r.encode(&mut out)),
+                Err(e) => break End::Protocol(e.to_string()),
+            }
+            memory.after_packet(&shared.budget, &mut session).await;
         }
     };
     metrics.connections.dec();
@@ -175,6 +226,59 @@ pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: wa
         End::Shutdown => debug!("connection closed for shutdown"),
         End::Protocol(why) => warn!(queue_id, error = %why, "protocol error; connection closed"),
         End::Io(e) => debug!(error = %e, "connection error"),
+    }
+}
+
+/// The largest body chunk Postfix and Sendmail send (libmilter's `MILTER_CHUNK_SIZE`); a
+/// larger one is read in place too, in two reads.
+const BODY_CHUNK: usize = 65535;
+
+/// The payload of a BODY packet being read straight into the message buffer.
+struct Direct {
+    payload: usize,
+    remaining: usize,
+}
+
+/// After a read into the message buffer from offset `at`, whose 5 bytes there (`keep`) were
+/// lent for a packet header: a BODY packet the session takes whole stays in place, the
+/// header's bytes put back to what they were, and whatever followed it moves to `buf`;
+/// anything else (another command, a chunk past the size cap) moves to `buf` whole, to be
+/// handled as any packet. Returns the body chunk in progress, if any.
+fn settle(session: &mut Session, at: usize, keep: [u8; 5], buf: &mut Vec<u8>) -> Option<Direct> {
+    // What was read starts at `at`; the session still holds the buffer, so it is asked for
+    // it again (with room for nothing more: it was reserved before the read).
+    let header: Option<[u8; 5]> =
+        session.body_buffer(0).and_then(|raw| raw.get(at..at + 5)).map(|h| [h[0], h[1], h[2], h[3], h[4]]);
+    let payload = header
+        .filter(|h| h[4] == crate::milter::command::code::BODY)
+        .map(|h| u32::from_be_bytes([h[0], h[1], h[2], h[3]]))
+        .filter(|&len| (1..=MAX_PACKET).contains(&len))
+        .map(|len| len as usize - 1);
+    // The chunk must fit whole. The session counts all `n` bytes read as the message's; in
+    // the end it holds the lent 5 again and the payload.
+    let taken = match (payload, session.body_room(), session.body_buffer(0).map(|raw| raw.len() - at)) {
+        (Some(p), Some(room), Some(n)) if p <= room + n - 5 => Some(p),
+        _ => None,
+    };
+    let Some(raw) = session.body_buffer(0) else {
+        // Not reachable: the buffer was lent moments ago and nothing changed the session.
+        return None;
+    };
+    match taken {
+        Some(payload) => {
+            let here = (raw.len() - at - 5).min(payload);
+            let end = at + 5 + here;
+            buf.extend_from_slice(&raw[end..]);
+            raw.truncate(end);
+            raw[at..at + 5].copy_from_slice(&keep);
+            Some(Direct { payload, remaining: payload - here })
+        }
+        None => {
+            buf.extend_from_slice(&raw[at..]);
+            raw.truncate(at);
+            raw.extend_from_slice(&keep);
+            None
+        }
     }
 }
 

@@ -488,3 +488,48 @@ fn declared_size_reserves_room_once_and_never_past_the_message_cap() {
     let m = eom(s.handle(Command::EndOfMessage(b"")).unwrap());
     assert!(m.message.capacity() <= 1024 * 1024, "capacity {}", m.message.capacity());
 }
+
+#[test]
+fn body_chunks_read_in_place_give_the_same_message_as_handled_chunks() {
+    let chunks: [&[u8]; 4] = [b"first line\r\n", &[b'x'; 70_000], b"", b"last\r\n"];
+    let run = |direct: bool| {
+        let mut s = session();
+        envelope_part(&mut s);
+        s.handle(Command::Header { name: b"Subject", value: b" hi" }).unwrap();
+        assert!(s.body_buffer(10).is_none(), "headers not ended: the normal path adds the blank line");
+        s.handle(Command::EndOfHeaders).unwrap();
+        let mut steps = Vec::new();
+        for chunk in chunks {
+            if direct {
+                let buf = s.body_buffer(chunk.len()).expect("in the body, under the cap");
+                assert!(buf.capacity() - buf.len() >= chunk.len(), "room reserved");
+                buf.extend_from_slice(chunk);
+                steps.push(s.body_appended(chunk.len()).unwrap());
+            } else {
+                steps.push(replies(s.handle(Command::Body(chunk)).unwrap()));
+            }
+        }
+        let m = eom(s.handle(Command::EndOfMessage(b"")).unwrap());
+        (steps, m.message, m.received_bytes, m.truncated)
+    };
+    let handled = run(false);
+    assert_eq!(run(true), handled);
+    assert_eq!(handled.0[0], vec![Response::Continue], "body chunks are answered (SKIP stays possible)");
+}
+
+#[test]
+fn body_buffer_is_refused_outside_the_body_and_past_the_cap() {
+    let mut s = Session::new(1000);
+    negotiate_with(&mut s, POSTFIX_ACTIONS, POSTFIX_PROTOCOL);
+    assert!(s.body_buffer(1).is_none(), "no message yet");
+    envelope_part(&mut s);
+    s.handle(Command::EndOfHeaders).unwrap();
+    assert!(s.body_buffer(998).is_some());
+    assert!(s.body_buffer(999).is_none(), "2 bytes of blank line + 999 pass the 1000-byte cap");
+    // A chunk past the cap goes the normal way, which truncates and answers SKIP.
+    assert_eq!(replies(s.handle(Command::Body(&[b'y'; 1200])).unwrap()), vec![Response::Skip]);
+    assert!(s.body_buffer(1).is_none(), "a truncated message takes no more in place");
+    let m = eom(s.handle(Command::EndOfMessage(b"")).unwrap());
+    assert!(m.truncated);
+    assert!(s.body_buffer(1).is_none(), "after end of message");
+}
