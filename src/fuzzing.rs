@@ -14,13 +14,39 @@ use crate::milter::{Action, HeaderChange, Verdict};
 /// Must never panic, whatever the input.
 pub fn milter_stream(data: &[u8]) {
     let mut session = Session::new(64 * 1024);
+    // A second session fed the same packets, its body chunks put straight into its buffer
+    // where it takes them (as the server reads them): it must answer and end the same way.
+    let mut in_place = Session::new(64 * 1024);
     let mut rest = data;
     let mut verdicts = 0usize;
     while let Ok(Some((packet, used))) = codec::decode(rest) {
         rest = &rest[used..];
         let Ok(command) = Command::parse(packet) else { return };
+        let twin = match command {
+            Command::Body(chunk) => match in_place.body_buffer(chunk.len()) {
+                Some(buf) => {
+                    buf.extend_from_slice(chunk);
+                    in_place.body_appended(chunk.len()).map(Step::Reply)
+                }
+                None => in_place.handle(command.clone()),
+            },
+            _ => in_place.handle(command.clone()),
+        };
         let mut out = Vec::new();
-        match session.handle(command) {
+        let step = session.handle(command);
+        match (&step, &twin) {
+            (Ok(Step::Reply(a)), Ok(Step::Reply(b))) => assert_eq!(a, b, "replies differ"),
+            (Ok(Step::Filter(a)), Ok(Step::Filter(b))) => {
+                assert_eq!(a.message, b.message, "messages differ");
+                assert_eq!((a.truncated, a.received_bytes), (b.truncated, b.received_bytes));
+            }
+            (Ok(Step::Close), Ok(Step::Close)) | (Err(_), Err(_)) => {}
+            (a, b) => panic!("the sessions parted: {a:?} / {b:?}"),
+        }
+        if let Ok(Step::Filter(_)) = twin {
+            let _ = in_place.finish(Verdict::accept());
+        }
+        match step {
             Ok(Step::Reply(replies)) => replies.iter().for_each(|r| r.encode(&mut out)),
             Ok(Step::Close) | Err(_) => return,
             Ok(Step::Filter(eom)) => {
