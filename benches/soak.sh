@@ -45,3 +45,6 @@ wait $load
 cat "$work/load.out"
 sleep 2
 sample after
+# Once no message has begun for a tick (5 s), the daemon gives back what it no longer needs.
+sleep 13
+sample idle
