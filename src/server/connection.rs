@@ -148,7 +148,7 @@ pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: wa
         // body chunk: it is read into the message buffer itself, its 5-byte header over the
         // buffer's last 5 bytes (put back afterwards), so its payload lands where it belongs
         // without a copy (see `settle`). Anything else is read into `buf`.
-        let mut lent: Option<(usize, [u8; 5])> = None;
+        let mut lent: Option<Lent> = None;
         let (target, limit) = match &direct {
             Some(d) => match session.body_buffer(d.remaining) {
                 Some(raw) => (raw, d.remaining),
@@ -156,21 +156,24 @@ pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: wa
             },
             // Only into room the buffer already has: growing it for a chunk that may not come
             // (the end of message) would double a buffer sized for the whole message.
-            None => match session
-                .body_buffer(0)
-                .filter(|raw| buf.is_empty() && raw.len() >= 5 && raw.capacity() - raw.len() >= 4096)
-            {
-                Some(raw) => {
-                    let at = raw.len() - 5;
-                    let mut keep = [0u8; 5];
-                    keep.copy_from_slice(&raw[at..]);
-                    let room = raw.capacity() - raw.len();
-                    raw.truncate(at);
-                    lent = Some((at, keep));
-                    (raw, 5 + room.min(BODY_CHUNK))
+            None => {
+                let room = session.body_room().unwrap_or(0);
+                match session
+                    .body_buffer(0)
+                    .filter(|raw| buf.is_empty() && raw.len() >= 5 && raw.capacity() - raw.len() >= 4096)
+                {
+                    Some(raw) => {
+                        let at = raw.len() - 5;
+                        let mut keep = [0u8; 5];
+                        keep.copy_from_slice(&raw[at..]);
+                        let spare = raw.capacity() - raw.len();
+                        raw.truncate(at);
+                        lent = Some(Lent { at, keep, room });
+                        (raw, 5 + spare.min(BODY_CHUNK))
+                    }
+                    None => (&mut buf, usize::MAX),
                 }
-                None => (&mut buf, usize::MAX),
-            },
+            }
         };
         let mut limited = (&mut stream).take(limit as u64);
         let read = tokio::select! {
@@ -190,8 +193,12 @@ pub(super) async fn serve(mut stream: Stream, shared: Arc<Shared>, mut phase: wa
                 }
             }
         };
-        if let Some((at, keep)) = lent {
-            direct = settle(&mut session, at, keep, &mut buf);
+        if let Some(lent) = lent {
+            // The session's stage and cap are as they were when the buffer was lent.
+            let Some(raw) = session.body_buffer(0) else {
+                break End::Protocol("the message buffer went away during a read".into());
+            };
+            direct = settle(raw, lent, &mut buf);
         } else if let (Some(d), Ok(n)) = (&mut direct, &read) {
             d.remaining -= n;
         }
@@ -239,32 +246,29 @@ struct Direct {
     remaining: usize,
 }
 
-/// After a read into the message buffer from offset `at`, whose 5 bytes there (`keep`) were
-/// lent for a packet header: a BODY packet the session takes whole stays in place, the
-/// header's bytes put back to what they were, and whatever followed it moves to `buf`;
-/// anything else (another command, a chunk past the size cap) moves to `buf` whole, to be
-/// handled as any packet. Returns the body chunk in progress, if any.
-fn settle(session: &mut Session, at: usize, keep: [u8; 5], buf: &mut Vec<u8>) -> Option<Direct> {
-    // What was read starts at `at`; the session still holds the buffer, so it is asked for
-    // it again (with room for nothing more: it was reserved before the read).
-    let header: Option<[u8; 5]> =
-        session.body_buffer(0).and_then(|raw| raw.get(at..at + 5)).map(|h| [h[0], h[1], h[2], h[3], h[4]]);
-    let payload = header
+/// The message buffer's last 5 bytes, lent to a read for a packet header.
+struct Lent {
+    /// Where they were, and so where what was read begins.
+    at: usize,
+    keep: [u8; 5],
+    /// Bytes the message could still take before the size cap when they were lent.
+    room: usize,
+}
+
+/// After a read into the message buffer `raw` over the bytes `lent` describes: a BODY packet
+/// that fits the message whole stays in place, the lent bytes put back, and whatever followed
+/// it moves to `buf`; anything else (another command, a chunk past the size cap) moves to
+/// `buf` whole, to be handled as any packet. Returns the body chunk in progress, if any.
+fn settle(raw: &mut Vec<u8>, lent: Lent, buf: &mut Vec<u8>) -> Option<Direct> {
+    let Lent { at, keep, room } = lent;
+    let payload = raw
+        .get(at..at + 5)
         .filter(|h| h[4] == crate::milter::command::code::BODY)
         .map(|h| u32::from_be_bytes([h[0], h[1], h[2], h[3]]))
         .filter(|&len| (1..=MAX_PACKET).contains(&len))
-        .map(|len| len as usize - 1);
-    // The chunk must fit whole. The session counts all `n` bytes read as the message's; in
-    // the end it holds the lent 5 again and the payload.
-    let taken = match (payload, session.body_room(), session.body_buffer(0).map(|raw| raw.len() - at)) {
-        (Some(p), Some(room), Some(n)) if p <= room + n - 5 => Some(p),
-        _ => None,
-    };
-    let Some(raw) = session.body_buffer(0) else {
-        // Not reachable: the buffer was lent moments ago and nothing changed the session.
-        return None;
-    };
-    match taken {
+        .map(|len| len as usize - 1)
+        .filter(|&payload| payload <= room);
+    match payload {
         Some(payload) => {
             let here = (raw.len() - at - 5).min(payload);
             let end = at + 5 + here;
