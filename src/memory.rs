@@ -77,7 +77,7 @@ pub const SPARE_BYTES: usize = 8 << 20;
 /// room to itself.
 pub const SPARE_MAX_BUFFER: usize = 4 << 20;
 
-/// A spare buffer unused for this long is given back ([`trim_spares`]).
+/// A spare buffer unused for this long is given back ([`Spares::trim`]).
 pub const SPARE_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Large empty buffers, their pages present, waiting for reuse; bounded in bytes and in the
@@ -114,12 +114,11 @@ impl Spares {
     /// without a copy). `None` when there are none.
     pub fn take(&self, capacity: usize) -> Option<Vec<u8>> {
         let mut list = self.list();
-        let fits = |b: &Vec<u8>| b.capacity() >= capacity;
         let best = list
             .buffers
             .iter()
             .enumerate()
-            .filter(|(_, (b, _))| fits(b))
+            .filter(|(_, (b, _))| b.capacity() >= capacity)
             .min_by_key(|(_, (b, _))| b.capacity())
             .or_else(|| list.buffers.iter().enumerate().max_by_key(|(_, (b, _))| b.capacity()))
             .map(|(i, _)| i)?;
@@ -149,18 +148,18 @@ impl Spares {
 
     /// Frees the buffers unused for `idle` or longer; returns how many bytes that gave back.
     pub fn trim(&self, idle: std::time::Duration) -> usize {
-        let old: Vec<Vec<u8>> = {
-            let mut list = self.list();
-            let now = std::time::Instant::now();
-            let (old, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut list.buffers)
-                .into_iter()
-                .partition(|(_, at)| now.duration_since(*at) >= idle);
-            list.buffers = keep;
-            let old: Vec<Vec<u8>> = old.into_iter().map(|(b, _)| b).collect();
-            list.bytes -= old.iter().map(Vec::capacity).sum::<usize>();
-            old
-        };
-        old.iter().map(Vec::capacity).sum()
+        let mut list = self.list();
+        let now = std::time::Instant::now();
+        let (old, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut list.buffers)
+            .into_iter()
+            .partition(|(_, at)| now.duration_since(*at) >= idle);
+        list.buffers = keep;
+        let freed: usize = old.iter().map(|(b, _)| b.capacity()).sum();
+        list.bytes -= freed;
+        drop(list);
+        // Freed outside the lock, as in `put`.
+        drop(old);
+        freed
     }
 
     /// Bytes held now.
@@ -178,10 +177,8 @@ pub static SPARES: Spares = Spares::new(SPARE_BYTES, SPARE_MAX_BUFFER);
 /// Faulting in a fresh buffer for every message cost the daemon's connection threads about
 /// a third of their CPU; a buffer handed on keeps its pages.
 pub fn buffer(capacity: usize) -> Vec<u8> {
-    let mut v = match capacity >= MMAP_THRESHOLD {
-        true => SPARES.take(capacity).unwrap_or_default(),
-        false => Vec::new(),
-    };
+    let mut v =
+        if capacity >= MMAP_THRESHOLD { SPARES.take(capacity).unwrap_or_default() } else { Vec::new() };
     if v.capacity() < capacity {
         // A spare too small grows in place or by remapping, its pages kept; only the new
         // end is faulted in.
