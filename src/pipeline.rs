@@ -24,6 +24,9 @@ pub struct Pipeline {
     /// The secret and maximum age of release marks; `None` when no secret exists yet (then no
     /// message is treated as released).
     pub release: Option<(Secret, std::time::Duration)>,
+    /// Who keeps a quarantined message (`quarantine.mode`), so that what `scan` says the
+    /// daemon would do is what it does.
+    pub quarantine_mode: QuarantineMode,
 }
 
 /// The rules could not be loaded; every problem is listed.
@@ -89,6 +92,7 @@ impl Pipeline {
                 hash_message: true,
             },
             policy: config.policy.clone(),
+            quarantine_mode: config.quarantine.mode,
         }
     }
 

@@ -132,6 +132,55 @@ fn test_command_reports_failures_with_why_and_exit_codes() {
     let out = bin().current_dir(&dir.0).args(["test", "rules/tests", "--color", "never"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "a broken expectation is an error");
     assert!(stdout(&out).contains("typo.expect.yaml:1:1: unknown field `decison`"), "{}", stdout(&out));
+    assert!(stdout(&out).ends_with("2 passed, 1 failed, 1 could not be run\n"), "{}", stdout(&out));
+    std::fs::remove_file(rules.join("tests").join("typo.expect.yaml")).unwrap();
+    std::fs::remove_file(rules.join("tests").join("typo.eml")).unwrap();
+    // An expectation without its message, a filter that matches nothing and a rule name that
+    // is not loaded are said, not passed over.
+    std::fs::write(rules.join("tests").join("orphan.expect.yaml"), "decision: accept\n").unwrap();
+    let out = bin().current_dir(&dir.0).args(["test", "rules/tests", "--color", "never"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("orphan.expect.yaml: no message orphan.eml beside it"), "{}", stdout(&out));
+    std::fs::remove_file(rules.join("tests").join("orphan.expect.yaml")).unwrap();
+    let out = bin().current_dir(&dir.0).args(["test", "rules/tests", "--filter", "zzz"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "nothing tested is not a pass: {}", stdout(&out));
+    assert!(stdout(&out).contains("no case in rules/tests matches --filter \"zzz\""), "{}", stdout(&out));
+    case("unknown", "lunch", "hits: [lunhc]\n");
+    let out =
+        bin().current_dir(&dir.0).args(["test", "rules/tests", "--filter", "unknown"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("expected `lunhc` to hit; it did not (no rule of that name is loaded)"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+/// `scan` says what the daemon would tell the MTA about a quarantined message, which depends
+/// on who keeps it (`quarantine.mode`): with `store` the MTA discards its copy (no headers).
+#[test]
+fn scan_explains_a_quarantine_as_the_configured_mode_does() {
+    let dir = super::support::lab::TempDir::new("scan-mode");
+    let eml = root().join("tests/fixtures/mime/encrypted/zip-password.eml");
+    let said = |mode: &str| {
+        let conf = dir.0.join(format!("{mode}.yaml"));
+        std::fs::write(&conf, format!("quarantine:\n  mode: {mode}\n")).unwrap();
+        let out = bin().args(["scan", "--config"]).arg(&conf).arg(&eml).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = stdout(&out);
+        text[text.find("the daemon would").expect("the daemon would")..].to_string()
+    };
+    let store = said("store");
+    assert!(store.contains("keep the message in the quarantine store; the MTA discards its copy"), "{store}");
+    assert!(!store.contains("header"), "the MTA's copy is discarded, so no headers: {store}");
+    let hold = said("hold");
+    assert!(hold.contains("hold the message in the MTA's queue (inspect-milter:"), "{hold}");
+    assert!(hold.contains("X-Inspect-Verdict: quarantine"), "{hold}");
+    let both = said("both");
+    assert!(
+        both.contains("keep the message in the quarantine store and hold it in the MTA's queue"),
+        "{both}"
+    );
 }
 
 #[test]

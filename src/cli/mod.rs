@@ -40,7 +40,7 @@ pub enum Command {
     /// Validate the configuration and every rule file, reporting every problem with its place;
     /// or, with --connect, negotiate with a running milter and show what it offers.
     Check(check::CheckArgs),
-    /// Review held messages: list, show, delete, purge.
+    /// Review held messages: list, show, release, delete, purge.
     Quarantine(crate::quarantine::cli::QuarantineArgs),
     /// Write the man pages and shell completions (for packaging).
     #[command(hide = true)]

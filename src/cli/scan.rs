@@ -21,6 +21,7 @@ use super::{EXIT_ERROR, EXIT_FOUND, EXIT_OK, RulesArgs};
 use crate::inspect::{Decision, Report};
 use crate::milter::{Action, HeaderChange, Verdict};
 use crate::pipeline::Pipeline;
+use crate::quarantine::Location;
 
 #[derive(Debug, Args)]
 pub struct ScanArgs {
@@ -273,6 +274,10 @@ fn write_detail(
         writeln!(out, "    {} part={}: {}", a.code, a.part_path, a.detail)?;
     }
     writeln!(out, "  the daemon would")?;
+    // A quarantine is the store's and the MTA's together: what the MTA is told depends on
+    // `quarantine.mode` (with `store`, the MTA discards its copy and adds no headers).
+    let location = crate::pipeline::location(p.quarantine_mode, r.message.truncated);
+    let v = &crate::pipeline::quarantine_verdict(v.clone(), location, Ok("<id>"));
     for h in &v.headers {
         match h {
             HeaderChange::Add { name, value } => writeln!(out, "    add header     {name}: {value}")?,
@@ -287,7 +292,17 @@ fn write_detail(
     }
     match &v.action {
         Action::Accept => writeln!(out, "    accept the message")?,
-        Action::Quarantine(why) => writeln!(out, "    hold the message in the MTA's queue ({why})")?,
+        Action::Quarantine(why) if location == Location::Both => writeln!(
+            out,
+            "    keep the message in the quarantine store and hold it in the MTA's queue ({why})"
+        )?,
+        Action::Quarantine(why) => writeln!(
+            out,
+            "    hold the message in the MTA's queue ({why}); the quarantine store records why"
+        )?,
+        Action::Discard if location == Location::Store && r.decision == Decision::Quarantine => {
+            writeln!(out, "    keep the message in the quarantine store; the MTA discards its copy")?
+        }
         Action::Reject(Some(reply)) | Action::Tempfail(Some(reply)) => writeln!(out, "    reply {reply}")?,
         Action::Reject(None) => writeln!(out, "    reject with the MTA's default reply")?,
         Action::Tempfail(None) => writeln!(out, "    tempfail with the MTA's default reply")?,

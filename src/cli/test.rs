@@ -166,6 +166,16 @@ pub fn run(args: TestArgs) -> u8 {
     if let Some(f) = &args.filter {
         cases.retain(|c| c.name.contains(f.as_str()));
     }
+    // A run that tests nothing must not pass: a mistyped directory or filter would turn a
+    // rule pack's CI green without running a single case.
+    if cases.is_empty() && errors.is_empty() {
+        errors.push(match &args.filter {
+            Some(f) => format!("no case in {} matches --filter {f:?}", args.dir.display()),
+            None => {
+                format!("{}: no cases (NAME.eml with NAME.expect.yaml, or *.cases.yaml)", args.dir.display())
+            }
+        });
+    }
     cases.sort_by(|a, b| a.name.cmp(&b.name));
     let results: Vec<CaseResult> = cases.iter().map(|c| check(&pipeline, c)).collect();
     let passed = results.iter().filter(|r| r.passed).count();
@@ -213,7 +223,11 @@ pub fn run(args: TestArgs) -> u8 {
         for e in &errors {
             let _ = writeln!(out, "{}  {e}", paint("31;1", "ERROR"));
         }
-        let _ = writeln!(out, "{passed} passed, {failed} failed");
+        match errors.len() {
+            0 => writeln!(out, "{passed} passed, {failed} failed"),
+            n => writeln!(out, "{passed} passed, {failed} failed, {n} could not be run"),
+        }
+        .ok();
     }
     if let Some(path) = &args.junit
         && let Err(e) = std::fs::write(path, junit(&results, &errors))
@@ -266,6 +280,11 @@ fn collect(root: &Path, dir: &Path, cases: &mut Vec<Case>, errors: &mut Vec<Stri
                 }
                 Err(e) => errors.push(format!("{}: {e}", path.display())),
             }
+        } else if let Some(stem) = name.strip_suffix(".expect.yaml") {
+            // An expectation whose message is missing would otherwise never run.
+            if !path.with_file_name(format!("{stem}.eml")).is_file() {
+                errors.push(format!("{}: no message {stem}.eml beside it", path.display()));
+            }
         } else if name.ends_with(".cases.yaml") {
             let text = match std::fs::read_to_string(&path) {
                 Ok(t) => t,
@@ -310,7 +329,9 @@ fn check(pipeline: &Pipeline, case: &Case) -> CaseResult {
     }
     for want in &case.expect.hits {
         if !hit_ids.contains(&want.as_str()) {
-            failures.push(format!("hits: expected `{want}` to hit; it did not"));
+            let known = pipeline.inspector.rules.rule_info(want).is_some();
+            let why = if known { "" } else { " (no rule of that name is loaded)" };
+            failures.push(format!("hits: expected `{want}` to hit; it did not{why}"));
         }
     }
     for unwanted in &case.expect.not_hits {

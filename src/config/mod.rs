@@ -269,8 +269,6 @@ impl Config {
             ("socket_mode", format!("{:o}", self.socket_mode)),
             ("max_connections", self.max_connections.to_string()),
             ("max_message_size", self.max_message_size.to_string()),
-            ("max_inflight_bytes", format!("{:?}", self.max_inflight_bytes)),
-            ("spool_dir", format!("{:?}", self.spool_dir)),
             ("max_inflight_bytes", self.max_inflight_bytes.to_string()),
             ("spool_dir", self.spool_dir.display().to_string()),
             ("on_error", format!("{:?}", self.on_error)),

@@ -66,7 +66,7 @@ fn bad_values_are_reported_with_line_and_column() {
     for (text, line, col, needle) in [
         ("on_error: maybe\n", 1, 11, "unknown variant `maybe`"),
         ("max_message_size: lots\n", 1, 19, "invalid size"),
-        ("timeouts:\n  idle: 5 weeks\n", 2, 9, "unknown unit"),
+        ("timeouts:\n  idle: 5 fortnights\n", 2, 9, "unknown unit"),
         ("socket_mode: \"0999\"\n", 1, 14, "octal"),
         ("max_connections: -1\n", 1, 18, "max_connections"),
         ("listen: inet:8897\n", 1, 9, "no host"),

@@ -1,4 +1,4 @@
-//! Human units in the configuration: durations (`30s`, `5m`, `2h`, `30d`) and byte sizes
+//! Human units in the configuration: durations (`30s`, `5m`, `2h`, `30d`, `2w`) and byte sizes
 //! (`512KiB`, `64MiB`, `10MB`). A bare number is seconds or bytes.
 
 use std::fmt;
@@ -27,8 +27,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
         "h" | "hour" | "hours" => 3600.0,
         "d" | "day" | "days" => 86400.0,
+        "w" | "week" | "weeks" => 7.0 * 86400.0,
         other => {
-            return Err(format!("invalid duration {s:?}: unknown unit {other:?} (use ms, s, m, h or d)"));
+            return Err(format!("invalid duration {s:?}: unknown unit {other:?} (use ms, s, m, h, d or w)"));
         }
     };
     let secs = value * factor;
@@ -164,6 +165,7 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86400)));
+        assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(14 * 86400)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("12"), Ok(Duration::from_secs(12)));

@@ -81,11 +81,28 @@ pub struct ReleaseArgs {
     #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
     /// Deliver to these recipients instead of the original ones (repeatable).
-    #[arg(long = "to", value_name = "ADDR")]
+    #[arg(long = "to", value_name = "ADDR", value_parser = recipient)]
     pub to: Vec<String>,
     /// Say what would be done, and do nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// A `--to` address as it goes into `RCPT TO:<…>`: `local@domain` (or `postmaster`), with no
+/// space, control character or angle bracket. Refused rather than cleaned up, so the message
+/// never goes to an address other than the one typed.
+fn recipient(s: &str) -> Result<String, String> {
+    if let Some(c) = s.chars().find(|c| c.is_control() || c.is_whitespace() || matches!(c, '<' | '>')) {
+        return Err(format!("{:?} is not allowed in an address", c));
+    }
+    let ok = match s.rsplit_once('@') {
+        Some((local, domain)) => !local.is_empty() && !domain.is_empty(),
+        None => s.eq_ignore_ascii_case("postmaster"),
+    };
+    if !ok {
+        return Err("expected local@domain (or postmaster)".to_string());
+    }
+    Ok(s.to_string())
 }
 
 #[derive(Debug, Args)]

@@ -383,3 +383,25 @@ fn the_bytes_of_a_deleted_message_cannot_be_written_out() {
     assert!(r.raw.is_empty());
     assert!(r.err.contains("the message was deleted"), "{}", r.err);
 }
+
+#[test]
+fn release_to_refuses_addresses_it_would_have_to_change() {
+    let parse = |to: &str| Cmd::try_parse_from(["quarantine", "release", "ID", "--to", to]);
+    for good in ["sec@example.org", "a.b+tag@sub.example.org", "postmaster", "Postmaster"] {
+        let cmd = parse(good).unwrap_or_else(|e| panic!("{good}: {e}"));
+        let QuarantineCommand::Release(r) = cmd.args.command else { panic!("not release") };
+        assert_eq!(r.to, vec![good.to_string()]);
+    }
+    for bad in [
+        "bad address",
+        "evil@example.org>\r\nRCPT TO:<x@example.org",
+        "<a@example.org>",
+        "a@",
+        "@b",
+        "alice",
+        "",
+    ] {
+        let e = parse(bad).expect_err(bad).to_string();
+        assert!(e.contains("--to"), "{bad}: {e}");
+    }
+}
