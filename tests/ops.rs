@@ -237,6 +237,18 @@ async fn logs_metrics_reload_and_health() {
         "{text}"
     );
     assert!(text.contains("header-leading-space") && !text.contains("no-reply-body"), "{text}");
+    // With --config, the file is checked in the same run: a broken one is not passed over.
+    let bad = std::env::temp_dir().join(format!("inspect-milter-check-{}.yaml", std::process::id()));
+    std::fs::write(&bad, "timeouts:\n  idle: 0s\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_inspect-milter"))
+        .args(["check", "--connect", &addr.to_string(), "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&bad);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("version 6") && text.contains("2:3: error[C003]: timeouts.idle"), "{text}");
     let closed = format!("inet:127.0.0.1:{}", free_port());
     let out = Command::new(env!("CARGO_BIN_EXE_inspect-milter"))
         .args(["check", "--connect", &closed])

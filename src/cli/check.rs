@@ -33,8 +33,8 @@ pub struct CheckArgs {
     /// Print the diagnostics as JSON (one object per line).
     #[arg(long)]
     pub json: bool,
-    /// Instead, connect to a running milter (e.g. inet:127.0.0.1:8897) and report what it
-    /// negotiates.
+    /// Connect to a running milter (e.g. inet:127.0.0.1:8897) and report what it negotiates;
+    /// the configuration and rules are checked too when --config or RULES_DIR is given.
     #[arg(long, value_name = "ADDR")]
     pub connect: Option<ListenAddr>,
     /// How long to wait for the milter with --connect.
@@ -46,8 +46,17 @@ pub struct CheckArgs {
 
 pub fn run(args: CheckArgs) -> u8 {
     if let Some(addr) = &args.connect {
-        return connect(addr, args.timeout, args.json);
+        let connected = connect(addr, args.timeout, args.json);
+        if args.config.is_none() && args.rules.is_none() {
+            return connected;
+        }
+        return connected.max(check_files(&args));
     }
+    check_files(&args)
+}
+
+/// The configuration and every rule file.
+fn check_files(args: &CheckArgs) -> u8 {
     let mut diags = Vec::new();
     let config = match &args.config {
         None => Some(Config::default()),
@@ -72,7 +81,7 @@ pub fn run(args: CheckArgs) -> u8 {
     let (_, mut more) =
         crate::rules::compile(&sources, crate::rules::CompileOptions { relaxed_yara_syntax: relaxed });
     diags.append(&mut more);
-    report(&args, &diags)
+    report(args, &diags)
 }
 
 fn report(args: &CheckArgs, diags: &[Diagnostic]) -> u8 {
@@ -122,28 +131,47 @@ fn relative(origin: &str, cwd: &Path) -> String {
     Path::new(origin).strip_prefix(cwd).map_or_else(|_| origin.to_string(), |p| p.display().to_string())
 }
 
-/// The first error the configuration loader met, plus every further problem a section-by-
-/// section pass finds, deduplicated.
+/// Every problem of the configuration at once: a file that does not parse is checked section
+/// by section (each section's first problem, with its line and column); one that parses has
+/// every value problem, each at the line of its key.
 fn config_diagnostics(path: &Path, first: &crate::config::ConfigError) -> Vec<Diagnostic> {
     use crate::config::ConfigError;
     let origin = path.display().to_string();
-    let mut out = match first {
-        ConfigError::Read { .. } => return vec![Diagnostic::error("C001", &origin, None, first.to_string())],
-        ConfigError::Yaml(y) => {
-            vec![Diagnostic::error("C002", &origin, y.line.zip(y.column), y.message.clone())]
+    let text = match (first, std::fs::read_to_string(path)) {
+        (ConfigError::Read { .. }, _) | (_, Err(_)) => {
+            return vec![Diagnostic::error("C001", &origin, None, first.to_string())];
         }
-        ConfigError::Invalid { key, message, .. } => {
-            vec![Diagnostic::error("C003", &origin, None, format!("{key}: {message}"))]
-        }
+        (_, Ok(text)) => text,
     };
-    if let Ok(text) = std::fs::read_to_string(path) {
-        for d in crate::config::section_errors(&text, &origin) {
-            if !out.iter().any(|o| o.line == d.line && o.column == d.column) {
-                out.push(d);
+    match first {
+        ConfigError::Invalid { problems, .. } => problems
+            .iter()
+            .map(|(key, message)| {
+                let at = crate::config::key_position(&text, key);
+                Diagnostic::error("C003", &origin, at, format!("{key}: {message}"))
+            })
+            .collect(),
+        // The section pass places each problem where it is (the whole document's first error
+        // can point at an enclosing line); the whole document's error stands when it finds none.
+        _ => {
+            let mut sections = crate::config::section_errors(&text, &origin);
+            for d in &mut sections {
+                if let Some(key) = d.line.zip(d.column).and_then(|at| crate::config::key_at(&text, at))
+                    && !d.message.starts_with(&format!("{key}: "))
+                    && !d.message.contains(&format!("`{key}`"))
+                {
+                    d.message = format!("{key}: {}", d.message);
+                }
+            }
+            match (sections.is_empty(), first) {
+                (false, _) => sections,
+                (true, ConfigError::Yaml(y)) => {
+                    vec![Diagnostic::error("C002", &origin, y.line.zip(y.column), y.message.clone())]
+                }
+                (true, other) => vec![Diagnostic::error("C002", &origin, None, other.to_string())],
             }
         }
     }
-    out
 }
 
 fn connect(addr: &ListenAddr, timeout: Duration, json: bool) -> u8 {

@@ -55,12 +55,12 @@ pub struct InspectConfig {
 }
 
 impl RawInspect {
-    pub fn validate(self) -> Result<InspectConfig, (&'static str, String)> {
+    pub fn validate(self) -> Result<InspectConfig, super::Problems> {
         if self.scan_timeout.0 < Duration::from_secs(2) {
-            return Err((
+            return Err(vec![(
                 "inspect.scan_timeout",
                 "must be at least 2s: YARA's timeout clock ticks once a second".into(),
-            ));
+            )]);
         }
         let threads = if self.threads == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())

@@ -234,20 +234,27 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     Yaml(YamlError),
-    /// A value that parsed but makes no sense, or does not fit with another.
+    /// Values that parsed but make no sense, or do not fit with another: every one found,
+    /// each with its key (never empty).
     Invalid {
         origin: String,
-        key: &'static str,
-        message: String,
+        problems: Problems,
     },
 }
+
+/// What is wrong with a configuration's values: each with the key it is about.
+pub type Problems = Vec<(&'static str, String)>;
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::Read { path, source } => write!(f, "{}: cannot read: {source}", path.display()),
             ConfigError::Yaml(e) => write!(f, "{e}"),
-            ConfigError::Invalid { origin, key, message } => write!(f, "{origin}: {key}: {message}"),
+            ConfigError::Invalid { origin, problems } => {
+                let lines: Vec<String> =
+                    problems.iter().map(|(key, message)| format!("{origin}: {key}: {message}")).collect();
+                write!(f, "{}", lines.join("\n"))
+            }
         }
     }
 }
@@ -294,53 +301,62 @@ impl Config {
 impl RawConfig {
     pub fn validate(self, origin: Option<&Path>) -> Result<Config, ConfigError> {
         let name = origin.map_or_else(|| "built-in defaults".to_string(), |p| p.display().to_string());
-        let invalid = |key, message: &str| ConfigError::Invalid {
-            origin: name.clone(),
-            key,
-            message: message.to_string(),
-        };
+        // Every problem is collected, so that one run of `check` or `serve` names them all.
+        let mut problems = Problems::new();
+        let mut invalid = |key, message: &str| problems.push((key, message.to_string()));
         if self.listen.0.is_empty() {
-            return Err(invalid("listen", "at least one address is needed"));
+            invalid("listen", "at least one address is needed");
         }
         if self.max_connections == 0 {
-            return Err(invalid("max_connections", "must be at least 1"));
+            invalid("max_connections", "must be at least 1");
         }
         let max_message_size = usize::try_from(self.max_message_size.0).unwrap_or(usize::MAX);
         if max_message_size < 1024 {
-            return Err(invalid("max_message_size", "must be at least 1KiB"));
+            invalid("max_message_size", "must be at least 1KiB");
         }
         let max_inflight_bytes = usize::try_from(self.max_inflight_bytes.0).unwrap_or(usize::MAX);
         if max_inflight_bytes < 1 << 20 {
-            return Err(invalid("max_inflight_bytes", "must be at least 1MiB"));
+            invalid("max_inflight_bytes", "must be at least 1MiB");
         }
         if self.spool_dir.as_os_str().is_empty() {
-            return Err(invalid("spool_dir", "must name a directory"));
+            invalid("spool_dir", "must name a directory");
         }
         let t = &self.timeouts;
         for (key, span) in
             [("timeouts.idle", t.idle), ("timeouts.message", t.message), ("timeouts.progress", t.progress)]
         {
             if span.0.is_zero() {
-                return Err(invalid(key, "must be greater than zero"));
+                invalid(key, "must be greater than zero");
             }
         }
         if t.progress.0 >= Duration::from_secs(10) {
-            return Err(invalid(
+            invalid(
                 "timeouts.progress",
                 "must be under 10s: Sendmail's default reply timeout is 10s and PROGRESS is what keeps it from firing",
+            );
+        }
+        fn section<T>(checked: Result<T, Problems>, problems: &mut Problems) -> Option<T> {
+            checked.map_err(|mut p| problems.append(&mut p)).ok()
+        }
+        let inspect = section(self.inspect.validate(), &mut problems);
+        let policy = section(self.policy.validate(), &mut problems);
+        let quarantine = section(self.quarantine.validate(), &mut problems);
+        let log = section(self.log.validate(), &mut problems);
+        let metrics = section(self.metrics.validate(), &mut problems);
+        let release = section(self.release.validate(), &mut problems);
+        if let Some(addr) = metrics.as_ref().and_then(|m| m.listen.as_ref())
+            && self.listen.0.contains(addr)
+        {
+            problems.push((
+                "metrics.listen",
+                format!("{addr} is also in `listen`: they need addresses of their own"),
             ));
         }
-        let section = |(key, message): (&'static str, String)| ConfigError::Invalid {
-            origin: name.clone(),
-            key,
-            message,
+        let (Some(inspect), Some(policy), Some(quarantine), Some(log), Some(metrics), Some(release), true) =
+            (inspect, policy, quarantine, log, metrics, release, problems.is_empty())
+        else {
+            return Err(ConfigError::Invalid { origin: name, problems });
         };
-        let inspect = self.inspect.validate().map_err(section)?;
-        let policy = self.policy.validate().map_err(section)?;
-        let quarantine = self.quarantine.validate().map_err(section)?;
-        let log = self.log.validate().map_err(section)?;
-        let metrics = self.metrics.validate().map_err(section)?;
-        let release = self.release.validate().map_err(section)?;
         let rules = inspect::RulesConfig {
             dirs: self.rules.dir.map(|d| d.0).unwrap_or_default(),
             relaxed_yara_syntax: self.rules.relaxed_yara_syntax,
@@ -418,6 +434,42 @@ pub fn section_errors(text: &str, origin: &str) -> Vec<crate::rules::diag::Diagn
         }
     }
     out
+}
+
+/// Line and column of a dotted key (`policy.thresholds.tag`) in `text`: of the deepest part of
+/// it the file has (a default that is not written points at its section).
+pub fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+    let mut node = yaml::tree(text).ok()?;
+    let mut at = None;
+    for part in key.split('.') {
+        let Some((k, v)) = node.as_mapping().and_then(|m| m.iter().find(|(k, _)| k.as_str() == part)) else {
+            break;
+        };
+        at = yaml::position(k.span()).or(at);
+        node = v.clone();
+    }
+    at
+}
+
+/// The dotted key whose value (or key) starts at `at` in `text`, for naming a problem that
+/// was found by position only.
+pub fn key_at(text: &str, at: (usize, usize)) -> Option<String> {
+    fn walk(node: &yaml::Node, at: (usize, usize), path: &mut Vec<String>) -> bool {
+        let Some(map) = node.as_mapping() else { return false };
+        for (k, v) in map.iter() {
+            path.push(k.as_str().to_string());
+            if yaml::position(k.span()) == Some(at)
+                || yaml::position(v.span()) == Some(at)
+                || walk(v, at, path)
+            {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let mut path = Vec::new();
+    walk(&yaml::tree(text).ok()?, at, &mut path).then(|| path.join("."))
 }
 
 #[cfg(test)]

@@ -49,18 +49,21 @@ pub struct MetricsConfig {
 }
 
 impl RawLog {
-    pub fn validate(self) -> Result<LogConfig, (&'static str, String)> {
+    pub fn validate(self) -> Result<LogConfig, super::Problems> {
         if self.level.trim().is_empty() {
-            return Err(("log.level", "must not be empty".into()));
+            return Err(vec![("log.level", "must not be empty".into())]);
         }
         Ok(LogConfig { format: self.format, level: self.level })
     }
 }
 
 impl RawMetrics {
-    pub fn validate(self) -> Result<MetricsConfig, (&'static str, String)> {
+    pub fn validate(self) -> Result<MetricsConfig, super::Problems> {
         if let Some(ListenAddr::Unix(_)) = self.listen {
-            return Err(("metrics.listen", "must be an inet address (Prometheus scrapes over TCP)".into()));
+            return Err(vec![(
+                "metrics.listen",
+                "must be an inet address (Prometheus scrapes over TCP)".into(),
+            )]);
         }
         Ok(MetricsConfig { listen: self.listen })
     }

@@ -111,11 +111,12 @@ impl PolicyConfig {
 }
 
 impl RawPolicy {
-    /// Checks the section; the error names the key.
-    pub fn validate(self) -> Result<PolicyConfig, (&'static str, String)> {
+    /// Checks the section; every problem, each naming its key.
+    pub fn validate(self) -> Result<PolicyConfig, super::Problems> {
+        let mut problems = super::Problems::new();
         let t = &self.thresholds;
         if !(t.tag <= t.quarantine && t.quarantine <= t.reject) {
-            return Err((
+            problems.push((
                 "policy.thresholds",
                 format!(
                     "must rise: tag ({}) <= quarantine ({}) <= reject ({})",
@@ -124,54 +125,49 @@ impl RawPolicy {
             ));
         }
         if t.tag <= 0 {
-            return Err((
-                "policy.thresholds.tag",
-                "must be above 0, or every message would be tagged".into(),
-            ));
+            problems
+                .push(("policy.thresholds.tag", "must be above 0, or every message would be tagged".into()));
         }
         for (reason, d) in &self.uninspectable {
             if matches!(d, Decision::Discard) {
-                return Err((
+                problems.push((
                     "policy.uninspectable",
                     format!("{reason}: discard would lose mail; use quarantine"),
                 ));
             }
         }
         match self.truncated {
-            Decision::Accept => {
-                return Err((
-                    "policy.truncated",
-                    "a truncated message is never clean; use tag or stronger".into(),
-                ));
-            }
-            Decision::Discard => {
-                return Err((
-                    "policy.truncated",
-                    "discard would lose mail; use tag, quarantine or tempfail".into(),
-                ));
-            }
+            Decision::Accept => problems
+                .push(("policy.truncated", "a truncated message is never clean; use tag or stronger".into())),
+            Decision::Discard => problems.push((
+                "policy.truncated",
+                "discard would lose mail; use tag, quarantine or tempfail".into(),
+            )),
             _ => {}
         }
         let prefix_ok = !self.header_prefix.is_empty()
             && self.header_prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !prefix_ok {
-            return Err((
+            problems.push((
                 "policy.header_prefix",
                 "must be letters, digits, `-` and `_`, like X-Inspect-".into(),
             ));
         }
-        let reject =
-            SmtpReply::parse(&self.reject_reply).map_err(|e| ("policy.reject_reply", e.to_string()))?;
-        if !reject.is_permanent() {
-            return Err(("policy.reject_reply", "must be a 5xx reply".into()));
+        match SmtpReply::parse(&self.reject_reply) {
+            Ok(r) if r.is_permanent() => {}
+            Ok(_) => problems.push(("policy.reject_reply", "must be a 5xx reply".into())),
+            Err(e) => problems.push(("policy.reject_reply", e.to_string())),
         }
-        let tempfail =
-            SmtpReply::parse(&self.tempfail_reply).map_err(|e| ("policy.tempfail_reply", e.to_string()))?;
-        if tempfail.is_permanent() {
-            return Err(("policy.tempfail_reply", "must be a 4xx reply".into()));
+        match SmtpReply::parse(&self.tempfail_reply) {
+            Ok(r) if !r.is_permanent() => {}
+            Ok(_) => problems.push(("policy.tempfail_reply", "must be a 4xx reply".into())),
+            Err(e) => problems.push(("policy.tempfail_reply", e.to_string())),
         }
         if self.subject_tag.chars().any(char::is_control) {
-            return Err(("policy.subject_tag", "must not contain control characters".into()));
+            problems.push(("policy.subject_tag", "must not contain control characters".into()));
+        }
+        if !problems.is_empty() {
+            return Err(problems);
         }
         Ok(PolicyConfig {
             tag_at: t.tag,

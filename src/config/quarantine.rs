@@ -43,9 +43,9 @@ pub struct QuarantineConfig {
 }
 
 impl RawQuarantine {
-    pub fn validate(self) -> Result<QuarantineConfig, (&'static str, String)> {
+    pub fn validate(self) -> Result<QuarantineConfig, super::Problems> {
         if !self.dir.is_absolute() {
-            return Err(("quarantine.dir", "must be an absolute path".into()));
+            return Err(vec![("quarantine.dir", "must be an absolute path".into())]);
         }
         Ok(QuarantineConfig { dir: self.dir, mode: self.mode })
     }

@@ -81,15 +81,23 @@ pub struct ReleaseConfig {
 }
 
 impl RawRelease {
-    pub fn validate(self) -> Result<ReleaseConfig, (&'static str, String)> {
-        let ListenAddr::Inet { host, port } = self.relay else {
-            return Err(("release.relay", "must be an inet address (inet:HOST:PORT)".into()));
-        };
+    pub fn validate(self) -> Result<ReleaseConfig, super::Problems> {
+        let mut problems = super::Problems::new();
         if !self.secret_file.is_absolute() {
-            return Err(("release.secret_file", "must be an absolute path".into()));
+            problems.push(("release.secret_file", "must be an absolute path".into()));
         }
-        if self.timeout.0.is_zero() || self.max_age.0.is_zero() {
-            return Err(("release", "timeout and max_age must be greater than zero".into()));
+        if self.timeout.0.is_zero() {
+            problems.push(("release.timeout", "must be greater than zero".into()));
+        }
+        if self.max_age.0.is_zero() {
+            problems.push(("release.max_age", "must be greater than zero".into()));
+        }
+        let ListenAddr::Inet { host, port } = self.relay else {
+            problems.insert(0, ("release.relay", "must be an inet address (inet:HOST:PORT)".into()));
+            return Err(problems);
+        };
+        if !problems.is_empty() {
+            return Err(problems);
         }
         let helo = self.helo.unwrap_or_else(hostname);
         Ok(ReleaseConfig {

@@ -89,8 +89,39 @@ fn cross_field_validation_names_the_key() {
         ("timeouts:\n  idle: 0s\n", "timeouts.idle"),
     ] {
         let e = parse(text).unwrap_err();
-        assert!(matches!(e, ConfigError::Invalid { key: k, .. } if k == key), "{text}: {e}");
+        let ConfigError::Invalid { problems, .. } = &e else { panic!("{text}: {e}") };
+        assert_eq!(problems.iter().map(|p| p.0).collect::<Vec<_>>(), vec![key], "{text}: {e}");
     }
+}
+
+/// One run names every value problem, in every section, each with its key; `check` puts each
+/// at its key's line.
+#[test]
+fn every_value_problem_is_reported_at_once_with_its_place() {
+    let text = "listen: inet:127.0.0.1:9000\ntimeouts:\n  idle: 0s\n  progress: 15s\npolicy:\n  header_prefix: \"X Bad\"\n  reject_reply: \"451 4.7.1 no\"\nrelease:\n  max_age: 0s\nmetrics:\n  listen: inet:127.0.0.1:9000\n";
+    let e = parse(text).unwrap_err();
+    let ConfigError::Invalid { problems, .. } = &e else { panic!("{e}") };
+    let keys: Vec<&str> = problems.iter().map(|p| p.0).collect();
+    for key in [
+        "timeouts.idle",
+        "timeouts.progress",
+        "policy.header_prefix",
+        "policy.reject_reply",
+        "release.max_age",
+        "metrics.listen",
+    ] {
+        assert!(keys.contains(&key), "{key} missing from {keys:?}");
+    }
+    assert_eq!(keys.len(), 6, "{keys:?}");
+    assert_eq!(e.to_string().lines().count(), 6, "one line each: {e}");
+    assert_eq!(super::key_position(text, "timeouts.progress"), Some((4, 3)));
+    assert_eq!(super::key_position(text, "policy.reject_reply"), Some((7, 3)));
+    assert_eq!(
+        super::key_position(text, "policy.thresholds.tag"),
+        Some((5, 1)),
+        "an unwritten key: its section"
+    );
+    assert_eq!(super::key_position(text, "inspect.threads"), None);
 }
 
 #[test]

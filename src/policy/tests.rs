@@ -135,23 +135,23 @@ fn a_truncated_message_is_never_clean() {
     assert_eq!(o.decision, Decision::Tag);
     let mut raw = RawPolicy::default();
     raw.truncated = Decision::Accept;
-    assert_eq!(raw.validate().unwrap_err().0, "policy.truncated");
+    assert_eq!(raw.validate().unwrap_err()[0].0, "policy.truncated");
 }
 
 #[test]
 fn invalid_policies_name_their_key() {
     let mut raw = RawPolicy::default();
     raw.thresholds.quarantine = 30;
-    assert_eq!(raw.validate().unwrap_err().0, "policy.thresholds");
+    assert_eq!(raw.validate().unwrap_err()[0].0, "policy.thresholds");
     let mut raw = RawPolicy::default();
     raw.reject_reply = "451 4.7.1 no".into();
-    assert_eq!(raw.validate().unwrap_err().0, "policy.reject_reply");
+    assert_eq!(raw.validate().unwrap_err()[0].0, "policy.reject_reply");
     let mut raw = RawPolicy::default();
     raw.header_prefix = "X-Bad: ".into();
-    assert_eq!(raw.validate().unwrap_err().0, "policy.header_prefix");
+    assert_eq!(raw.validate().unwrap_err()[0].0, "policy.header_prefix");
     let mut raw = RawPolicy::default();
     raw.uninspectable.insert(Reason::ParseError, Decision::Discard);
-    assert_eq!(raw.validate().unwrap_err().0, "policy.uninspectable");
+    assert_eq!(raw.validate().unwrap_err()[0].0, "policy.uninspectable");
 }
 
 #[test]

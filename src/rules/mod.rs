@@ -254,18 +254,33 @@ fn check_ids(regex_rules: &[regex::RegexRule], yara: Option<&yara::YaraRules>, d
             }
         }
     }
-    for r in regex_rules {
-        if r.score == 0 && r.action.is_none() && !required.contains(r.id.as_str()) && !r.id.is_empty() {
-            diags.push(Diagnostic::warning(
-                code::INERT_RULE,
-                &r.origin,
-                Some((r.line, 1)),
-                format!(
-                    "rule `{}` has no score, no action and no rule requires it: it can never count",
-                    r.id
-                ),
-            ));
-        }
+    // A rule with an error of its own (a score or action that did not parse, say) has that
+    // error said; "it can never count" would only repeat it, wrongly.
+    let has_error = |r: &regex::RegexRule| {
+        let end = regex_rules
+            .iter()
+            .filter(|o| o.origin == r.origin && o.line > r.line)
+            .map(|o| o.line)
+            .min()
+            .unwrap_or(usize::MAX);
+        diags.iter().any(|d| {
+            d.is_error() && d.origin == r.origin && d.line.is_some_and(|l| (r.line..end).contains(&l))
+        })
+    };
+    let inert: Vec<&regex::RegexRule> = regex_rules
+        .iter()
+        .filter(|r| {
+            r.score == 0 && r.action.is_none() && !required.contains(r.id.as_str()) && !r.id.is_empty()
+        })
+        .filter(|r| !has_error(r))
+        .collect();
+    for r in inert {
+        diags.push(Diagnostic::warning(
+            code::INERT_RULE,
+            &r.origin,
+            Some((r.line, 1)),
+            format!("rule `{}` has no score, no action and no rule requires it: it can never count", r.id),
+        ));
     }
 }
 

@@ -113,6 +113,14 @@ fn a_rule_that_can_never_count_is_a_warning() {
     assert_eq!(diags.len(), 1);
     assert_eq!(diags[0].code, "R010");
     assert!(!diags[0].is_error());
+    // A score or action that did not parse is its own error; "it can never count" is not
+    // added to it, for that rule only.
+    let (set, diags) = compile_one(
+        "rules:\n  - id: bad\n    targets: [body]\n    pattern: x\n    action: drop\n  - id: idle\n    targets: [body]\n    pattern: y\n",
+    );
+    assert!(set.is_none());
+    let codes: Vec<(&str, Option<usize>)> = diags.iter().map(|d| (d.code.as_str(), d.line)).collect();
+    assert_eq!(codes, vec![("R003", Some(5)), ("R010", Some(6))], "{diags:?}");
 }
 
 #[test]

@@ -122,7 +122,7 @@ pub fn compile(
                         code::BAD_META,
                         &origin,
                         None,
-                        format!("rule `{id}`: meta `score` must be an integer, not {other:?}"),
+                        format!("rule `{id}`: meta `score` must be an integer, not {}", meta_text(&other)),
                     ));
                 }
                 ("action", yara_x::MetaValue::String(s)) => match s.parse() {
@@ -143,7 +143,7 @@ pub fn compile(
                         code::BAD_META,
                         &origin,
                         None,
-                        format!("rule `{id}`: meta `action` must be a string, not {other:?}"),
+                        format!("rule `{id}`: meta `action` must be a string, not {}", meta_text(&other)),
                     ));
                 }
                 ("description", yara_x::MetaValue::String(s)) => m.description = s.to_string(),
@@ -156,6 +156,17 @@ pub fn compile(
         return None;
     }
     Some(YaraRules { rules: Arc::new(rules), meta })
+}
+
+/// A meta value as it is written in the rule (`"high"`, `3.5`, `true`).
+fn meta_text(v: &yara_x::MetaValue) -> String {
+    match v {
+        yara_x::MetaValue::Integer(n) => n.to_string(),
+        yara_x::MetaValue::Float(f) => f.to_string(),
+        yara_x::MetaValue::Bool(b) => b.to_string(),
+        yara_x::MetaValue::String(s) => format!("{s:?}"),
+        yara_x::MetaValue::Bytes(b) => format!("\"{}\"", b.escape_ascii()),
+    }
 }
 
 /// Rule names declared in a source, found textually (`rule NAME`, with modifiers), only to map
@@ -266,6 +277,13 @@ rule exe_attachment {
         assert!(compile(&[("r.yar", src)], &opts(), &mut diags).is_none());
         let bad = diags.iter().find(|d| d.code == code::BAD_META).expect("a meta diagnostic");
         assert!(bad.message.contains("explode") && bad.origin == "r.yar");
+        // Values are shown as they are written in the rule.
+        let src = "rule r { meta: score = \"high\" action = 3 condition: true }\n";
+        let mut diags = Vec::new();
+        assert!(compile(&[("r.yar", src)], &opts(), &mut diags).is_none());
+        let said: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert!(said.contains(&"rule `r`: meta `score` must be an integer, not \"high\""), "{said:?}");
+        assert!(said.contains(&"rule `r`: meta `action` must be a string, not 3"), "{said:?}");
     }
 
     #[test]
