@@ -54,6 +54,8 @@ pub fn message(r: &Report, action: &str, quarantine_id: Option<&str>) {
         scan_ms = r.timings.total_us / 1000,
         action = %escape(action),
         quarantine_id = %quarantine_id.unwrap_or("-"),
+        // Only on a message that carries a valid release mark: why it was let through.
+        released = r.released.as_deref().map(|id| tracing::field::display(escape(id))),
         "message"
     );
 }
@@ -71,5 +73,56 @@ mod tests {
         assert_eq!(escape(""), "\"\"");
         assert_eq!(escape("caf\u{e9}"), "caf\\xc3\\xa9");
         assert!(escape(&"a".repeat(500)).ends_with('…'));
+    }
+
+    /// A released message's line says so (`released=ID`); any other has no such field.
+    #[test]
+    fn a_released_message_says_so() {
+        use crate::inspect::report::*;
+        let line = |released: Option<&str>| {
+            let report = Report {
+                version: REPORT_VERSION,
+                rules: "test".into(),
+                message: MessageFacts::default(),
+                envelope: Default::default(),
+                decision: crate::inspect::Decision::Quarantine,
+                dry_run: false,
+                released: released.map(str::to_string),
+                score: 12,
+                reasons: vec![],
+                hits: vec![],
+                coverage: CoverageReport { complete: true, uninspectable: vec![] },
+                anomalies: vec![],
+                parts: vec![],
+                targets: Default::default(),
+                timings: Timings::default(),
+            };
+            let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+            let sink = std::sync::Arc::clone(&out);
+            let subscriber = tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_writer(move || Sink(std::sync::Arc::clone(&sink)))
+                .finish();
+            tracing::subscriber::with_default(subscriber, || message(&report, "accept", None));
+            String::from_utf8(out.lock().unwrap().clone()).unwrap()
+        };
+        let held = line(Some("20261128T212201Z-3539c187f233"));
+        assert!(
+            held.contains("action=accept quarantine_id=- released=20261128T212201Z-3539c187f233"),
+            "{held}"
+        );
+        assert!(!line(None).contains("released"), "{}", line(None));
+    }
+
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 }

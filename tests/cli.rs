@@ -79,6 +79,7 @@ fn scan_exit_codes_follow_the_decision() {
     assert!(stdout(&out).contains("eicar_test_file"), "{}", stdout(&out));
     let out = bin().args(["scan"]).arg(&clean).arg(dir.0.join("missing.eml")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).ends_with("2 message(s): accept=1 not scanned=1\n"), "{}", stdout(&out));
     let out = bin().args(["scan", "--rules", "/nonexistent/rules"]).arg(&clean).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "rules that cannot load are an error");
 }

@@ -133,7 +133,11 @@ pub fn run(args: ScanArgs) -> u8 {
         }
     }
     if !args.json && !detailed {
-        let counts: Vec<String> = by.iter().map(|(d, n)| format!("{d}={n}")).collect();
+        let mut counts: Vec<String> = by.iter().map(|(d, n)| format!("{d}={n}")).collect();
+        let unread = results.iter().filter(|s| s.result.is_err()).count();
+        if unread > 0 {
+            counts.push(format!("not scanned={unread}"));
+        }
         let _ = writeln!(out, "{} message(s): {}", results.len(), counts.join(" "));
     }
     worst

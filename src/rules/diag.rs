@@ -107,6 +107,10 @@ pub mod code {
     pub const BAD_META: &str = "R009";
     /// A rule can never match or never count (no score, no action, not required by any rule).
     pub const INERT_RULE: &str = "R010";
+    /// Rules made only of requirements that require each other: none of them can ever hit.
+    pub const REQUIRES_CYCLE: &str = "R011";
+    /// A rule that scores end-to-end encryption (S/MIME, PGP), which is policy's to decide.
+    pub const SCORES_E2E: &str = "R012";
 }
 
 #[cfg(test)]

@@ -254,6 +254,23 @@ fn check_ids(regex_rules: &[regex::RegexRule], yara: Option<&yara::YaraRules>, d
             }
         }
     }
+    requirement_cycles(regex_rules, diags);
+    // End-to-end encryption is the recipient's to undo and policy's to judge
+    // (`policy.uninspectable`); a rule that scores it would hold every encrypted message.
+    for r in regex_rules.iter().filter(|r| r.score > 0 || r.action.is_some()) {
+        let e2e = ["smime-encrypted", "pgp-encrypted"].into_iter().find(|reason| {
+            r.targets.contains(&regex::RegexTarget::Uninspected)
+                && r.patterns.iter().any(|p| p.is_match(reason.as_bytes()))
+        });
+        if let Some(reason) = e2e {
+            diags.push(Diagnostic::warning(
+                code::SCORES_E2E,
+                &r.origin,
+                Some((r.line, 1)),
+                format!("rule `{}` scores `{reason}`: end-to-end encryption is for `policy.uninspectable` to decide, not rules", r.id),
+            ));
+        }
+    }
     // A rule with an error of its own (a score or action that did not parse, say) has that
     // error said; "it can never count" would only repeat it, wrongly.
     let has_error = |r: &regex::RegexRule| {
@@ -280,6 +297,60 @@ fn check_ids(regex_rules: &[regex::RegexRule], yara: Option<&yara::YaraRules>, d
             &r.origin,
             Some((r.line, 1)),
             format!("rule `{}` has no score, no action and no rule requires it: it can never count", r.id),
+        ));
+    }
+}
+
+/// Rules made only of requirements hit once everything they `requires` has hit, so a loop of
+/// such rules through `requires` can never start: each is reported once, with its loop.
+/// (Rules with patterns of their own can hit in a loop, when every pattern matches.)
+fn requirement_cycles(regex_rules: &[regex::RegexRule], diags: &mut Vec<Diagnostic>) {
+    use std::collections::{HashMap, HashSet};
+    let meta: HashMap<&str, &regex::RegexRule> = regex_rules
+        .iter()
+        .filter(|r| r.patterns.is_empty() && !r.id.is_empty())
+        .map(|r| (r.id.as_str(), r))
+        .collect();
+    let mut reported: HashSet<&str> = HashSet::new();
+    let mut ids: Vec<&str> = meta.keys().copied().collect();
+    ids.sort_unstable();
+    for start in ids {
+        if reported.contains(start) {
+            continue;
+        }
+        // Depth-first along `requires` among meta rules, looking for the way back to `start`.
+        let mut stack: Vec<(&str, Vec<&str>)> = vec![(start, vec![start])];
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut found = None;
+        while let Some((id, path)) = stack.pop() {
+            for dep in meta.get(id).map(|r| r.requires.as_slice()).unwrap_or_default() {
+                if dep == start {
+                    found = Some(path.clone());
+                    break;
+                }
+                if meta.contains_key(dep.as_str()) && seen.insert(dep.as_str()) {
+                    let mut next = path.clone();
+                    next.push(dep.as_str());
+                    stack.push((dep.as_str(), next));
+                }
+            }
+            if found.is_some() {
+                break;
+            }
+        }
+        let Some(path) = found else { continue };
+        reported.extend(path.iter().copied());
+        let r = meta[start];
+        let mut shown: Vec<&str> = path.clone();
+        shown.push(start);
+        diags.push(Diagnostic::error(
+            code::REQUIRES_CYCLE,
+            &r.origin,
+            Some((r.line, 1)),
+            format!(
+                "rules made only of requirements require each other ({}): none of them can ever hit",
+                shown.join(" → ")
+            ),
         ));
     }
 }

@@ -181,3 +181,37 @@ fn a_directory_is_read_sorted_and_other_files_are_warned_about() {
     assert!(read_dir(&dir.join("missing"), &mut diags).is_empty());
     assert_eq!(diags[0].code, "L001");
 }
+
+/// Rules made only of requirements that require each other can never hit: an error naming the
+/// loop, once. Rules with patterns of their own may require each other (both patterns match).
+#[test]
+fn a_loop_of_requirement_only_rules_is_an_error() {
+    let (set, diags) = compile_one(
+        "rules:\n  - id: a\n    requires: [b]\n    score: 3\n  - id: b\n    requires: [c]\n    score: 3\n  - id: c\n    requires: [a]\n    score: 3\n  - id: own\n    requires: [own]\n    score: 1\n",
+    );
+    assert!(set.is_none());
+    let loops: Vec<&str> = diags.iter().filter(|d| d.code == "R011").map(|d| d.message.as_str()).collect();
+    assert_eq!(loops.len(), 2, "{diags:?}");
+    assert!(loops[0].contains("a → b → c → a"), "{loops:?}");
+    assert!(loops[1].contains("own → own"), "{loops:?}");
+    let (set, diags) = compile_one(
+        "rules:\n  - id: x\n    targets: [body]\n    pattern: x\n    requires: [y]\n    score: 3\n  - id: y\n    targets: [body]\n    pattern: y\n    requires: [x]\n    score: 3\n",
+    );
+    assert!(set.is_some() && diags.is_empty(), "{diags:?}");
+}
+
+/// Scoring S/MIME or PGP by rule is a warning (it is policy's to decide); other reasons are
+/// evidence a rule may use, and an unscored rule scores nothing.
+#[test]
+fn a_rule_scoring_end_to_end_encryption_is_a_warning() {
+    let (set, diags) = compile_one(
+        "rules:\n  - id: e2e\n    targets: [uninspected]\n    pattern: '^(smime|pgp)-encrypted$'\n    score: 5\n",
+    );
+    assert!(set.is_some());
+    assert_eq!(diags.iter().map(|d| d.code.as_str()).collect::<Vec<_>>(), vec!["R012"], "{diags:?}");
+    assert!(!diags[0].is_error() && diags[0].message.contains("smime-encrypted"));
+    let (_, diags) = compile_one(
+        "rules:\n  - id: zip\n    targets: [uninspected]\n    pattern: encrypted-archive\n    score: 5\n  - id: seen\n    targets: [uninspected]\n    pattern: pgp\n    requires: [zip]\n",
+    );
+    assert!(diags.iter().all(|d| d.code != "R012"), "{diags:?}");
+}

@@ -28,7 +28,7 @@ impl FromStr for ListenAddr {
         let s = s.trim();
         let bad = |why: &str| {
             format!(
-                "invalid listen address {s:?}: {why} (expected inet:HOST:PORT, inet:[IPv6]:PORT, inet:PORT@HOST, inet6:PORT@HOST, unix:/PATH or local:/PATH)"
+                "invalid address {s:?}: {why} (expected inet:HOST:PORT, inet:[IPv6]:PORT, inet:PORT@HOST, inet6:PORT@HOST, unix:/PATH or local:/PATH)"
             )
         };
         if s.starts_with('/') {
@@ -49,7 +49,13 @@ impl FromStr for ListenAddr {
                     let (host, port) = v6.split_once("]:").ok_or_else(|| bad("expected [IPv6]:PORT"))?;
                     (host, port)
                 } else {
-                    rest.rsplit_once(':').ok_or_else(|| bad("no host; write inet:127.0.0.1:PORT"))?
+                    match rest.rsplit_once(':') {
+                        Some(hp) => hp,
+                        None if rest.parse::<u16>().is_ok() => {
+                            return Err(bad(&format!("no host; write inet:127.0.0.1:{rest}")));
+                        }
+                        None => return Err(bad(&format!("no port; write inet:{rest}:PORT"))),
+                    }
                 };
                 if host.is_empty() {
                     return Err(bad("empty host"));
@@ -125,7 +131,9 @@ mod tests {
     #[test]
     fn mistakes_are_explained() {
         for (s, why) in [
-            ("inet:8897", "no host"),
+            ("inet:8897", "no host; write inet:127.0.0.1:8897"),
+            ("inet:127.0.0.1", "no port; write inet:127.0.0.1:PORT"),
+            ("inet:mx.example", "no port"),
             ("127.0.0.1:8897", "unknown scheme"),
             ("unix:relative.sock", "absolute"),
             ("inet:127.0.0.1:99999", "port"),
