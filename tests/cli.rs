@@ -80,6 +80,10 @@ fn scan_exit_codes_follow_the_decision() {
     let out = bin().args(["scan"]).arg(&clean).arg(dir.0.join("missing.eml")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stdout(&out).ends_with("2 message(s): accept=1 not scanned=1\n"), "{}", stdout(&out));
+    let empty = dir.0.join("empty.eml");
+    std::fs::write(&empty, "").unwrap();
+    let out = bin().args(["scan"]).arg(&empty).output().unwrap();
+    assert!(stdout(&out).contains("empty-message part=0: the message is empty"), "{}", stdout(&out));
     let out = bin().args(["scan", "--rules", "/nonexistent/rules"]).arg(&clean).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "rules that cannot load are an error");
 }

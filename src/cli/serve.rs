@@ -61,10 +61,11 @@ fn build(config: &Config) -> Result<(InspectFilter, Vec<String>), String> {
     Ok((filter, warnings.iter().map(ToString::to_string).collect()))
 }
 
-fn announce(filter: &InspectFilter) -> String {
+/// The rule set's identity and counts, for the log line and the metrics.
+fn announce(filter: &InspectFilter) -> (String, usize, usize) {
     let rules = &filter.pipeline.inspector.rules;
     metrics::get().set_ruleset(&rules.identity, rules.yara_count() + rules.regex_count());
-    format!("rules={} yara={} regex={}", rules.identity, rules.yara_count(), rules.regex_count())
+    (rules.identity.clone(), rules.yara_count(), rules.regex_count())
 }
 
 async fn serve(config: Config, args: ServeArgs) -> u8 {
@@ -84,7 +85,8 @@ async fn serve(config: Config, args: ServeArgs) -> u8 {
     let filter = match build(&config) {
         Ok((filter, warnings)) => {
             warnings.iter().for_each(|w| warn!("{w}"));
-            info!(loaded = %announce(&filter), "rules loaded");
+            let (rules, yara, regex) = announce(&filter);
+            info!(rules = %rules, yara, regex, "rules loaded");
             filter
         }
         Err(e) => return fail(&listeners, e),
@@ -175,10 +177,10 @@ async fn signals(
                                 warn!(key, "changed in the configuration; it takes effect after a restart");
                             }
                         }
-                        let loaded = announce(&filter);
+                        let (rules, yara, regex) = announce(&filter);
                         let _ = filter_tx.send(Arc::new(filter));
                         metrics::get().reloads.get_or_create(&ResultLabel { result: "ok".into() }).inc();
-                        info!(loaded = %loaded, reloads, "reloaded");
+                        info!(rules = %rules, yara, regex, reloads, "reloaded");
                         running = config;
                     }
                     Err(e) => {

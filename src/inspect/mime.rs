@@ -362,7 +362,8 @@ impl<'a> Walker<'a, '_> {
         with_parsed(&buf.bytes()[..cut], |parsed| match parsed {
             Parsed::Message(message) => self.walk_tree(buf, message, path, depth, nesting, in_archive),
             Parsed::NoHeaders if buf.bytes().iter().all(u8::is_ascii_whitespace) => {
-                self.anomaly("empty-message", path, "embedded message is empty".to_string());
+                let what = if path == "0" { "the message is empty" } else { "embedded message is empty" };
+                self.anomaly("empty-message", path, what.to_string());
             }
             Parsed::NoHeaders => {
                 self.anomaly("no-headers", path, "no header block could be parsed".to_string());
