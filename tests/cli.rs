@@ -108,6 +108,12 @@ fn test_command_reports_failures_with_why_and_exit_codes() {
     let out = bin().current_dir(&dir.0).args(["test", "rules/tests", "--color", "never"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).ends_with("2 passed, 0 failed\n"), "{}", stdout(&out));
+    // From inside the rules directory too: the rules above `tests` (or `.`) are the ones tested.
+    for (cwd, arg) in [(rules.clone(), "tests"), (rules.join("tests"), ".")] {
+        let out = bin().current_dir(&cwd).args(["test", arg, "--color", "never"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{arg}: {}", stdout(&out));
+        assert!(!stdout(&out).contains("shipped pack"), "{arg}: {}", stdout(&out));
+    }
     case("wrong", "lunch", "decision: accept\nnot_hits: [lunch]\n");
     let junit = dir.0.join("junit.xml");
     let out = bin()
@@ -150,7 +156,7 @@ fn test_command_reports_failures_with_why_and_exit_codes() {
     let out = bin().current_dir(&dir.0).args(["test", "rules/tests", "--filter", "zzz"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "nothing tested is not a pass: {}", stdout(&out));
     assert!(stdout(&out).contains("no case in rules/tests matches --filter \"zzz\""), "{}", stdout(&out));
-    case("unknown", "lunch", "hits: [lunhc]\n");
+    case("unknown", "lunch", "hits: [lunhc]\nnot_hits: [dinnr]\n");
     let out =
         bin().current_dir(&dir.0).args(["test", "rules/tests", "--filter", "unknown"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -159,6 +165,7 @@ fn test_command_reports_failures_with_why_and_exit_codes() {
         "{}",
         stdout(&out)
     );
+    assert!(stdout(&out).contains("not_hits: no rule `dinnr` is loaded"), "{}", stdout(&out));
 }
 
 /// `scan` says what the daemon would tell the MTA about a quarantined message, which depends

@@ -203,7 +203,10 @@ async fn logs_metrics_reload_and_health() {
         .unwrap();
     d.signal("HUP");
     let failed = d.wait_for("reload failed");
-    assert!(failed.contains("bodyy"), "{failed}");
+    assert!(
+        failed.contains("bodyy") && failed.contains("error(s)) / ") && !failed.contains("/  "),
+        "{failed}"
+    );
     let out = send(&d.addr, &message("secondword", "QID5")).await;
     assert_eq!(out.action, Some(Response::Discard), "the old rules stay in force: {out:?}");
     std::fs::remove_file(rules.join("c.yaml")).unwrap();

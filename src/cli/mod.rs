@@ -16,9 +16,10 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "inspect-milter", version, about, long_about = None)]
 pub struct Cli {
-    /// Log level filter (error, warn, info, debug, trace, or a tracing directive such as
-    /// `inspect_milter=debug`); the RUST_LOG environment variable is used when this is absent.
-    #[arg(long, global = true, value_name = "FILTER")]
+    /// Log level (error, warn, info, debug, trace, off: of inspect-milter's own logs), or
+    /// tracing directives such as `inspect_milter::server=trace`; the RUST_LOG environment
+    /// variable is used when this is absent.
+    #[arg(long, global = true, value_name = "FILTER", value_parser = crate::config::ops::log_filter)]
     pub log_level: Option<String>,
 
     #[command(subcommand)]
@@ -78,6 +79,9 @@ pub fn main() -> ExitCode {
 /// `RUST_LOG`, which wins over the configured level.
 pub(crate) fn init_logging(flag: Option<&str>, configured: &str, format: crate::config::ops::LogFormat) {
     use tracing_subscriber::EnvFilter;
+    // The flag arrives already turned into a filter (its value parser); the configured level
+    // was checked when the configuration loaded.
+    let configured = crate::config::ops::log_filter(configured).unwrap_or_else(|_| "info".to_string());
     let filter = match flag {
         Some(l) => EnvFilter::new(l),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(configured)),
@@ -131,9 +135,13 @@ impl RulesArgs {
         if let Some(dir) = &self.rules {
             config.rules.dirs = vec![dir.clone()];
         } else if config.rules.dirs.is_empty()
-            && let Some(parent) = tests_dir.and_then(|d| d.parent()).filter(|p| has_rule_files(p))
+            // Made absolute first: the directory above `tests` or `.` is not in the path.
+            && let Some(parent) = tests_dir
+                .and_then(|d| std::fs::canonicalize(d).ok())
+                .and_then(|d| d.parent().map(std::path::Path::to_path_buf))
+                .filter(|p| has_rule_files(p))
         {
-            config.rules.dirs = vec![parent.to_path_buf()];
+            config.rules.dirs = vec![parent];
         }
         let source = if config.rules.dirs.is_empty() {
             "the shipped pack (built in)".to_string()

@@ -185,7 +185,7 @@ async fn signals(
                     }
                     Err(e) => {
                         metrics::get().reloads.get_or_create(&ResultLabel { result: "failed".into() }).inc();
-                        warn!(error = %e.replace('\n', " / "), "reload failed; the configuration and rules in force stay");
+                        warn!(error = %e.lines().map(str::trim).collect::<Vec<_>>().join(" / "), "reload failed; the configuration and rules in force stay");
                     }
                 }
             }

@@ -335,6 +335,10 @@ fn check(pipeline: &Pipeline, case: &Case) -> CaseResult {
         }
     }
     for unwanted in &case.expect.not_hits {
+        // A rule that is not loaded never hits: the expectation would hold forever, typo or not.
+        if pipeline.inspector.rules.rule_info(unwanted).is_none() {
+            failures.push(format!("not_hits: no rule `{unwanted}` is loaded"));
+        }
         if let Some(h) = report.hits.iter().find(|h| &h.rule == unwanted) {
             failures.push(format!(
                 "not_hits: `{unwanted}` hit at part {} ({}): {}",

@@ -56,11 +56,31 @@ pub struct InspectConfig {
 
 impl RawInspect {
     pub fn validate(self) -> Result<InspectConfig, super::Problems> {
+        let mut problems = super::Problems::new();
         if self.scan_timeout.0 < Duration::from_secs(2) {
-            return Err(vec![(
+            problems.push((
                 "inspect.scan_timeout",
                 "must be at least 2s: YARA's timeout clock ticks once a second".into(),
-            )]);
+            ));
+        }
+        // At 0 these hold every message as uninspectable (a limit of 0 is not "no limit").
+        let l = &self.limits;
+        for (key, value) in [
+            ("inspect.limits.max_depth", u64::from(l.max_depth)),
+            ("inspect.limits.max_parts", u64::from(l.max_parts)),
+            ("inspect.limits.max_part_bytes", l.max_part_bytes),
+            ("inspect.limits.max_total_bytes", l.max_total_bytes),
+            ("inspect.limits.max_expansion_ratio", u64::from(l.max_expansion_ratio)),
+        ] {
+            if value == 0 {
+                problems.push((
+                    key,
+                    "must be at least 1: at 0 every message would be held as uninspectable".into(),
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
         }
         let threads = if self.threads == 0 {
             std::thread::available_parallelism().map_or(2, |n| n.get())

@@ -87,6 +87,8 @@ fn cross_field_validation_names_the_key() {
         ("max_inflight_bytes: 1KiB\n", "max_inflight_bytes"),
         ("timeouts:\n  progress: 15s\n", "timeouts.progress"),
         ("timeouts:\n  idle: 0s\n", "timeouts.idle"),
+        ("inspect:\n  limits:\n    max_depth: 0\n", "inspect.limits.max_depth"),
+        ("inspect:\n  limits:\n    max_part_bytes: 0\n", "inspect.limits.max_part_bytes"),
     ] {
         let e = parse(text).unwrap_err();
         let ConfigError::Invalid { problems, .. } = &e else { panic!("{text}: {e}") };
