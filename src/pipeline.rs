@@ -114,9 +114,31 @@ impl Pipeline {
             });
         }
         let mut outcome = policy::decide(&self.policy, &f.hits, &f.uninspectable, truncated);
-        let released = self.release.as_ref().and_then(|(secret, max_age)| {
-            release_mark::verify(secret, raw, std::time::SystemTime::now(), *max_age).ok()
+        let checked = self.release.as_ref().map(|(secret, max_age)| {
+            release_mark::verify(secret, raw, std::time::SystemTime::now(), *max_age)
         });
+        let released = match checked {
+            Some(Ok(id)) => Some(id),
+            None | Some(Err(release_mark::Invalid::Missing)) => None,
+            // Said, so that a release made with another key (two configurations, two secrets)
+            // or a forged mark does not look like an ordinary message held again.
+            Some(Err(why)) => {
+                let why = match why {
+                    release_mark::Invalid::BadMac => {
+                        "not made with this release key (another key, a forgery, or other content)"
+                    }
+                    release_mark::Invalid::Expired => "older than release.max_age",
+                    _ => "malformed",
+                };
+                tracing::warn!(
+                    queue_id = %crate::logline::escape(envelope.queue_id.as_deref().unwrap_or("-")),
+                    why,
+                    "the message carries a release mark that does not count; inspected as new"
+                );
+                outcome.reasons.push(format!("release mark does not count ({why}): inspected as new"));
+                None
+            }
+        };
         if let Some(id) = &released {
             outcome.reasons.push(format!("released from quarantine entry {id}: delivered, not held again"));
         }
@@ -281,6 +303,35 @@ mod tests {
             headers: vec![HeaderChange::Add { name: "X-Inspect-Verdict".into(), value: "quarantine".into() }],
             action: Action::Quarantine("inspect-milter: r".into()),
         }
+    }
+
+    /// A release mark made with this store's key lets the message through; one made with
+    /// another key is said in the report (and the log), not passed over in silence.
+    #[test]
+    fn a_release_mark_that_does_not_count_is_said() {
+        use crate::quarantine::Id;
+        let (mut pipeline, _) = Pipeline::load(&Config::default()).unwrap();
+        let ours = Secret::from_bytes(&[1; 32]);
+        pipeline.release = Some((ours.clone(), std::time::Duration::from_secs(3600)));
+        let id = Id::parse("20261128T212201Z-3539c187f233").unwrap();
+        let raw = b"From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n";
+        let now = std::time::SystemTime::now();
+        let good = release_mark::apply(&ours, &id, now, raw);
+        let report = pipeline.run(&good, &Envelope::default(), false, good.len() as u64);
+        assert_eq!(report.released.as_deref(), Some(id.as_str()));
+        let other = release_mark::apply(&Secret::from_bytes(&[2; 32]), &id, now, raw);
+        let report = pipeline.run(&other, &Envelope::default(), false, other.len() as u64);
+        assert_eq!(report.released, None);
+        assert!(
+            report
+                .reasons
+                .iter()
+                .any(|r| r.contains("release mark does not count (not made with this release key")),
+            "{:?}",
+            report.reasons
+        );
+        let plain = pipeline.run(raw, &Envelope::default(), false, raw.len() as u64);
+        assert!(!plain.reasons.iter().any(|r| r.contains("release mark")), "{:?}", plain.reasons);
     }
 
     #[test]

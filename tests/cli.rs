@@ -84,6 +84,13 @@ fn scan_exit_codes_follow_the_decision() {
     std::fs::write(&empty, "").unwrap();
     let out = bin().args(["scan"]).arg(&empty).output().unwrap();
     assert!(stdout(&out).contains("empty-message part=0: the message is empty"), "{}", stdout(&out));
+    // A directory: every message file, not the test harness's expectations or hidden files.
+    std::fs::write(dir.0.join("clean.expect.yaml"), "decision: accept\n").unwrap();
+    std::fs::write(dir.0.join(".hidden"), "x").unwrap();
+    let out = bin().args(["scan"]).arg(&dir.0).output().unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("\n3 message(s): "), "clean, eicar and empty: {text}");
+    assert!(!text.contains("expect.yaml") && !text.contains(".hidden"), "{text}");
     let out = bin().args(["scan", "--rules", "/nonexistent/rules"]).arg(&clean).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "rules that cannot load are an error");
 }

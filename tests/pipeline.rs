@@ -163,6 +163,7 @@ async fn scan_and_the_daemon_agree() {
         c.abort().await.unwrap();
         let name = path.display();
         let decision = report["decision"].as_str().unwrap();
+        assert_eq!(report["file"].as_str(), Some(name.to_string().as_str()), "each line names its file");
         let verdict = header(&out, "X-Inspect-Verdict");
         assert!(
             verdict.starts_with(&format!("{decision} score={} ", report["score"])),

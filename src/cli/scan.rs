@@ -114,7 +114,12 @@ pub fn run(args: ScanArgs) -> u8 {
             worst = worst.max(EXIT_FOUND);
         }
         let written = if args.json {
-            serde_json::to_string(report).map_err(std::io::Error::other).and_then(|j| writeln!(out, "{j}"))
+            // The report, and which file it is about (many files give many lines).
+            let mut line = serde_json::to_value(report).unwrap_or_default();
+            if let Some(fields) = line.as_object_mut() {
+                fields.insert("file".to_string(), serde_json::Value::String(s.name.clone()));
+            }
+            writeln!(out, "{line}")
         } else if detailed {
             let raw = s.raw.as_deref().unwrap_or_default();
             write_detail(&mut out, &s.name, report, &pipeline.verdict(report, raw), &pipeline)
@@ -143,7 +148,8 @@ pub fn run(args: ScanArgs) -> u8 {
     worst
 }
 
-/// Every file below `dir`, in name order, depth first.
+/// Every file below `dir`, in name order, depth first: any name (maildir files have no
+/// extension) but hidden files and the rule test harness's expectation files.
 pub(super) fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     let mut entries: Vec<PathBuf> =
         std::fs::read_dir(dir)?.filter_map(Result::ok).map(|e| e.path()).collect();
@@ -152,7 +158,10 @@ pub(super) fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()>
         if p.is_dir() {
             collect(&p, out)?;
         } else if p.is_file() {
-            out.push(p);
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if !(name.starts_with('.') || name.ends_with(".expect.yaml") || name.ends_with(".cases.yaml")) {
+                out.push(p);
+            }
         }
     }
     Ok(())

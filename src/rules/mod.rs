@@ -191,7 +191,14 @@ pub fn compile(sources: &[Source], options: CompileOptions) -> (Option<RuleSet>,
             &mut diags,
         )
     };
-    check_ids(&regex_rules, yara.as_ref(), &mut diags);
+    // Rule names for the checks across engines: from the compiled set, or, when YARA did not
+    // compile, read from the sources, so that one YARA error does not make every regex rule
+    // that requires a YARA rule look wrong too (or hide a name used in both).
+    let yara_ids: Vec<String> = match &yara {
+        Some(y) => y.meta.keys().cloned().collect(),
+        None => yara_sources.iter().flat_map(|(_, text)| yara_rule_names(text)).collect(),
+    };
+    check_ids(&regex_rules, &yara_ids, &mut diags);
     if diags.iter().any(Diagnostic::is_error) {
         return (None, diags);
     }
@@ -209,7 +216,7 @@ pub fn compile(sources: &[Source], options: CompileOptions) -> (Option<RuleSet>,
 
 /// Rule ids are one namespace across both engines; `requires` must name existing rules; a
 /// rule that can never change a decision is worth a warning.
-fn check_ids(regex_rules: &[regex::RegexRule], yara: Option<&yara::YaraRules>, diags: &mut Vec<Diagnostic>) {
+fn check_ids(regex_rules: &[regex::RegexRule], yara_ids: &[String], diags: &mut Vec<Diagnostic>) {
     use std::collections::{HashMap, HashSet};
     let mut seen: HashMap<&str, (&str, usize)> = HashMap::new();
     for r in regex_rules {
@@ -227,8 +234,7 @@ fn check_ids(regex_rules: &[regex::RegexRule], yara: Option<&yara::YaraRules>, d
             seen.insert(&r.id, (&r.origin, r.line));
         }
     }
-    let yara_ids: HashSet<&str> =
-        yara.map(|y| y.meta.keys().map(String::as_str).collect()).unwrap_or_default();
+    let yara_ids: HashSet<&str> = yara_ids.iter().map(String::as_str).collect();
     for id in &yara_ids {
         if let Some((origin, line)) = seen.get(id) {
             diags.push(Diagnostic::error(
@@ -299,6 +305,27 @@ fn check_ids(regex_rules: &[regex::RegexRule], yara: Option<&yara::YaraRules>, d
             format!("rule `{}` has no score, no action and no rule requires it: it can never count", r.id),
         ));
     }
+}
+
+/// The names a YARA source declares (`rule NAME`, `private rule NAME`, `global rule NAME`), read
+/// line by line without compiling it.
+fn yara_rule_names(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|line| {
+            let mut rest = line.trim_start();
+            while let Some(r) = rest.strip_prefix("private ").or_else(|| rest.strip_prefix("global ")) {
+                rest = r.trim_start();
+            }
+            let name: String = rest
+                .strip_prefix("rule")
+                .filter(|r| r.starts_with(char::is_whitespace))?
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            (!name.is_empty()).then_some(name)
+        })
+        .collect()
 }
 
 /// Rules made only of requirements hit once everything they `requires` has hit, so a loop of

@@ -215,3 +215,25 @@ fn a_rule_scoring_end_to_end_encryption_is_a_warning() {
     );
     assert!(diags.iter().all(|d| d.code != "R012"), "{diags:?}");
 }
+
+/// A YARA file that does not compile does not make the regex rules that require its rules look
+/// wrong, nor hide a name used by both engines.
+#[test]
+fn a_yara_error_does_not_hide_or_invent_problems_across_engines() {
+    let (set, diags) = compile(
+        &[
+            src("a.yar", "rule good_yara { condition: true }\nprivate rule both { condition: true }\n"),
+            src("b.yar", "rule broken { condition: $x }\n"),
+            src(
+                "r.yaml",
+                "rules:\n  - id: combo\n    requires: [good_yara]\n    score: 3\n  - id: both\n    targets: [body]\n    pattern: x\n    score: 1\n",
+            ),
+        ],
+        CompileOptions::default(),
+    );
+    assert!(set.is_none());
+    let codes: Vec<&str> = diags.iter().filter(|d| d.is_error()).map(|d| d.code.as_str()).collect();
+    assert!(!codes.contains(&"R008"), "good_yara exists: {diags:?}");
+    assert!(codes.contains(&"R006"), "`both` is in both engines: {diags:?}");
+    assert!(codes.iter().any(|c| c.starts_with('E')), "the YARA error itself: {diags:?}");
+}
