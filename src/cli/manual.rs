@@ -36,12 +36,19 @@ fn write_all(out: &Path) -> std::io::Result<usize> {
     let mut cmd = Cli::command();
     cmd.build();
     let mut n = 0;
-    n += page(&cmd, "inspect-milter", &man)?;
+    // The pages leave out clap's `help` subcommands: they would name pages that do not exist.
+    let mut for_pages = without_help(Cli::command());
+    for_pages.build();
+    n += page(&for_pages, "inspect-milter", &man)?;
     for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
         clap_complete::generate_to(shell, &mut cmd, "inspect-milter", &completions)?;
         n += 1;
     }
     Ok(n)
+}
+
+fn without_help(cmd: clap::Command) -> clap::Command {
+    cmd.disable_help_subcommand(true).mut_subcommands(without_help)
 }
 
 /// One page for the command and, recursively, one per visible subcommand
@@ -56,4 +63,31 @@ fn page(cmd: &clap::Command, name: &str, dir: &Path) -> std::io::Result<usize> {
         n += page(sub, &format!("{name}-{}", sub.get_name()), dir)?;
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every page another page names (`inspect\-milter\-x(1)`) is written too.
+    #[test]
+    fn pages_name_only_pages_that_exist() {
+        let dir = std::env::temp_dir().join(format!("inspect-milter-manual-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        super::write_all(&dir).unwrap();
+        let man = dir.join("man");
+        let mut named = 0;
+        for page in std::fs::read_dir(&man).unwrap().map(|e| e.unwrap().path()) {
+            let text = std::fs::read_to_string(&page).unwrap().replace("\\-", "-");
+            for (i, _) in text.match_indices("inspect-milter-") {
+                let rest = &text[i..];
+                let Some(end) = rest.find("(1)") else { continue };
+                let name = &rest[..end];
+                if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                    named += 1;
+                    assert!(man.join(format!("{name}.1")).exists(), "{} names {name}(1)", page.display());
+                }
+            }
+        }
+        assert!(named > 0, "the pages name their subcommands' pages");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
