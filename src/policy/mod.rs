@@ -67,8 +67,11 @@ pub fn decide(cfg: &PolicyConfig, hits: &[Hit], uninspectable: &[Uninspectable],
     }
     for u in uninspectable {
         let d = cfg.for_reason(u.reason);
-        if d != Decision::Accept {
-            reasons.push(format!("{} at {}: {d}", u.reason, u.part_path));
+        // A part can be uninspectable for one reason in two ways (an archive member that
+        // declares too much and then inflates too far): one line says it.
+        let line = format!("{} at {}: {d}", u.reason, u.part_path);
+        if d != Decision::Accept && !reasons.contains(&line) {
+            reasons.push(line);
         }
         decision = decision.max(d);
     }
@@ -117,12 +120,13 @@ pub fn coverage_header(report: &Report) -> String {
     if report.coverage.uninspectable.is_empty() {
         return "complete".to_string();
     }
-    let items: Vec<String> = report
-        .coverage
-        .uninspectable
-        .iter()
-        .map(|u| format!("{}={}", u.reason, header_safe(&u.part_path)))
-        .collect();
+    let mut items: Vec<String> = Vec::new();
+    for u in &report.coverage.uninspectable {
+        let item = format!("{}={}", u.reason, header_safe(&u.part_path));
+        if !items.contains(&item) {
+            items.push(item);
+        }
+    }
     let items: Vec<&str> = items.iter().map(String::as_str).collect();
     format!("partial; {}", join_capped(&items, ", "))
 }

@@ -171,6 +171,16 @@ fn the_three_headers() {
     assert_eq!(transport_header(&r), "tls=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384 bits=256");
     r.envelope.tls = None;
     assert_eq!(transport_header(&r), "tls=none");
+    // One part uninspectable for one reason in two ways: one item, one reason line.
+    let twice = vec![
+        self::un(Reason::ParseError, "2"),
+        self::un(Reason::ParseError, "2"),
+        self::un(Reason::OverSize, "2"),
+    ];
+    let o = decide(&cfg(), &[], &twice, false);
+    assert_eq!(o.reasons.iter().filter(|l| l.starts_with("parse-error at 2")).count(), 1, "{:?}", o.reasons);
+    let r2 = report(&o, vec![], twice);
+    assert_eq!(coverage_header(&r2), "partial; parse-error=2, over-size=2");
     r.coverage = CoverageReport { complete: true, uninspectable: vec![] };
     assert_eq!(coverage_header(&r), "complete");
 }
