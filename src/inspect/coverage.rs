@@ -43,6 +43,22 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in the order of the table in the README.
+    pub const ALL: [Reason; 12] = [
+        Reason::SmimeEncrypted,
+        Reason::PgpEncrypted,
+        Reason::EncryptedArchive,
+        Reason::EncryptedPdf,
+        Reason::EncryptedOffice,
+        Reason::OverSize,
+        Reason::OverDepth,
+        Reason::OverParts,
+        Reason::ExpansionRatio,
+        Reason::UnsupportedArchive,
+        Reason::ParseError,
+        Reason::ScanTimeout,
+    ];
+
     /// The kebab-case name used in headers, logs and configuration.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -92,20 +108,7 @@ mod tests {
 
     #[test]
     fn reasons_serialize_as_their_config_names() {
-        for reason in [
-            Reason::SmimeEncrypted,
-            Reason::PgpEncrypted,
-            Reason::EncryptedArchive,
-            Reason::EncryptedPdf,
-            Reason::EncryptedOffice,
-            Reason::OverSize,
-            Reason::OverDepth,
-            Reason::OverParts,
-            Reason::ExpansionRatio,
-            Reason::UnsupportedArchive,
-            Reason::ParseError,
-            Reason::ScanTimeout,
-        ] {
+        for reason in Reason::ALL {
             let json = serde_json::to_string(&reason).unwrap();
             assert_eq!(json, format!("\"{}\"", reason.as_str()));
         }

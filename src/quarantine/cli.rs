@@ -32,22 +32,6 @@ pub const EXIT_ERROR: u8 = 2;
 
 /// The decisions a listing can be filtered on (the design's names).
 const DECISIONS: [&str; 6] = ["accept", "tag", "quarantine", "reject", "tempfail", "discard"];
-/// The uninspected reasons (`Reason::as_str`), for `--reason`: a misspelt one would match
-/// nothing and look like an empty quarantine.
-const REASONS: [&str; 12] = [
-    "smime-encrypted",
-    "pgp-encrypted",
-    "encrypted-archive",
-    "encrypted-pdf",
-    "encrypted-office",
-    "over-size",
-    "over-depth",
-    "over-parts",
-    "expansion-ratio",
-    "unsupported-archive",
-    "parse-error",
-    "scan-timeout",
-];
 /// Column widths past which attacker-chosen text is cut in the table.
 const SENDER_WIDTH: usize = 32;
 const SUBJECT_WIDTH: usize = 48;
@@ -143,7 +127,9 @@ pub struct ListArgs {
     #[arg(long, value_name = "DECISION", value_parser = DECISIONS)]
     pub decision: Option<String>,
     /// Only messages with a part not inspected for this reason (`encrypted-archive`, …).
-    #[arg(long, value_name = "REASON", value_parser = REASONS)]
+    // Only the reasons there are: a misspelt one would match nothing and look like an empty
+    // quarantine.
+    #[arg(long, value_name = "REASON", value_parser = clap::builder::PossibleValuesParser::new(crate::inspect::Reason::ALL.map(crate::inspect::Reason::as_str)))]
     pub reason: Option<String>,
     /// Only messages in this state.
     #[arg(long, value_name = "STATE", value_parser = ["held", "released", "deleted"])]
