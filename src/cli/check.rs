@@ -156,7 +156,17 @@ fn config_diagnostics(path: &Path, first: &crate::config::ConfigError) -> Vec<Di
         _ => {
             let mut sections = crate::config::section_errors(&text, &origin);
             for d in &mut sections {
-                if let Some(key) = d.line.zip(d.column).and_then(|at| crate::config::key_at(&text, at))
+                let mut key = d.line.zip(d.column).and_then(|at| crate::config::key_at(&text, at));
+                // An unknown map key (a reason under `policy.uninspectable`) is reported at its
+                // map: point at the key itself, named by the map's path.
+                if let (Some(within), Some(name)) = (&key, d.message.split("unknown variant `").nth(1))
+                    && let Some(name) = name.split('`').next()
+                    && let Some((path, at)) = crate::config::find_key(&text, within, name)
+                {
+                    (d.line, d.column) = (Some(at.0), Some(at.1));
+                    key = path.rsplit_once('.').map(|(parent, _)| parent.to_string());
+                }
+                if let Some(key) = key
                     && !d.message.starts_with(&format!("{key}: "))
                     && !d.message.contains(&format!("`{key}`"))
                 {

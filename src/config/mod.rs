@@ -472,5 +472,31 @@ pub fn key_at(text: &str, at: (usize, usize)) -> Option<String> {
     walk(&yaml::tree(text).ok()?, at, &mut path).then(|| path.join("."))
 }
 
+/// The first key named `name` below the dotted key `within` in `text`, with its dotted path
+/// and position.
+pub fn find_key(text: &str, within: &str, name: &str) -> Option<(String, (usize, usize))> {
+    fn walk(node: &yaml::Node, name: &str, path: &mut Vec<String>) -> Option<(usize, usize)> {
+        for (k, v) in node.as_mapping()?.iter() {
+            path.push(k.as_str().to_string());
+            if k.as_str() == name {
+                return yaml::position(k.span());
+            }
+            if let Some(at) = walk(v, name, path) {
+                return Some(at);
+            }
+            path.pop();
+        }
+        None
+    }
+    let mut node = yaml::tree(text).ok()?;
+    for part in within.split('.') {
+        let next = node.as_mapping()?.iter().find(|(k, _)| k.as_str() == part).map(|(_, v)| v.clone())?;
+        node = next;
+    }
+    let mut path: Vec<String> = within.split('.').map(str::to_string).collect();
+    let at = walk(&node, name, &mut path)?;
+    Some((path.join("."), at))
+}
+
 #[cfg(test)]
 mod tests;
