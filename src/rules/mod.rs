@@ -196,7 +196,11 @@ pub fn compile(sources: &[Source], options: CompileOptions) -> (Option<RuleSet>,
     // that requires a YARA rule look wrong too (or hide a name used in both).
     let yara_ids: Vec<String> = match &yara {
         Some(y) => y.meta.keys().cloned().collect(),
-        None => yara_sources.iter().flat_map(|(_, text)| yara_rule_names(text)).collect(),
+        None => yara_sources
+            .iter()
+            .flat_map(|(_, text)| yara::rule_identifiers(text))
+            .map(|(name, _)| name)
+            .collect(),
     };
     check_ids(&regex_rules, &yara_ids, &mut diags);
     if diags.iter().any(Diagnostic::is_error) {
@@ -305,27 +309,6 @@ fn check_ids(regex_rules: &[regex::RegexRule], yara_ids: &[String], diags: &mut 
             format!("rule `{}` has no score, no action and no rule requires it: it can never count", r.id),
         ));
     }
-}
-
-/// The names a YARA source declares (`rule NAME`, `private rule NAME`, `global rule NAME`), read
-/// line by line without compiling it.
-fn yara_rule_names(text: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(|line| {
-            let mut rest = line.trim_start();
-            while let Some(r) = rest.strip_prefix("private ").or_else(|| rest.strip_prefix("global ")) {
-                rest = r.trim_start();
-            }
-            let name: String = rest
-                .strip_prefix("rule")
-                .filter(|r| r.starts_with(char::is_whitespace))?
-                .trim_start()
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                .collect();
-            (!name.is_empty()).then_some(name)
-        })
-        .collect()
 }
 
 /// Rules made only of requirements hit once everything they `requires` has hit, so a loop of

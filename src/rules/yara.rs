@@ -86,14 +86,14 @@ pub fn compile(
             return None;
         }
     }
-    let mut origin_of_rule: HashMap<String, String> = HashMap::new();
+    let mut origin_of_rule: HashMap<String, (String, usize)> = HashMap::new();
     for (origin, text) in sources {
         let before = compiler.errors().len();
         let _ = compiler.add_source(yara_x::SourceCode::from(*text).with_origin(*origin));
         let _ = before;
         // Rules defined by this source, to find their file again for meta diagnostics.
-        for ident in rule_identifiers(text) {
-            origin_of_rule.entry(ident).or_insert_with(|| origin.to_string());
+        for (ident, line) in rule_identifiers(text) {
+            origin_of_rule.entry(ident).or_insert_with(|| (origin.to_string(), line));
         }
     }
     let mut failed = false;
@@ -111,7 +111,8 @@ pub fn compile(
     let mut meta = HashMap::new();
     for rule in rules.iter() {
         let id = rule.identifier().to_string();
-        let origin = origin_of_rule.get(&id).cloned().unwrap_or_default();
+        let (origin, line) = origin_of_rule.get(&id).cloned().unwrap_or_default();
+        let at = (line > 0).then_some((line, 1));
         let mut m = RuleMeta { origin: origin.clone(), ..RuleMeta::default() };
         for (key, value) in rule.metadata() {
             match (key, value) {
@@ -121,7 +122,7 @@ pub fn compile(
                     diags.push(Diagnostic::error(
                         code::BAD_META,
                         &origin,
-                        None,
+                        at,
                         format!("rule `{id}`: meta `score` must be an integer, not {}", meta_text(&other)),
                     ));
                 }
@@ -132,7 +133,7 @@ pub fn compile(
                         diags.push(Diagnostic::error(
                             code::BAD_META,
                             &origin,
-                            None,
+                            at,
                             format!("rule `{id}`: {e}"),
                         ));
                     }
@@ -142,7 +143,7 @@ pub fn compile(
                     diags.push(Diagnostic::error(
                         code::BAD_META,
                         &origin,
-                        None,
+                        at,
                         format!("rule `{id}`: meta `action` must be a string, not {}", meta_text(&other)),
                     ));
                 }
@@ -171,9 +172,11 @@ fn meta_text(v: &yara_x::MetaValue) -> String {
 
 /// Rule names declared in a source, found textually (`rule NAME`, with modifiers), only to map
 /// a compiled rule back to its file.
-fn rule_identifiers(text: &str) -> Vec<String> {
+/// The rules a source declares (`rule NAME`, `private rule NAME`, `global rule NAME`), each
+/// with its 1-based line, read without compiling the source.
+pub(super) fn rule_identifiers(text: &str) -> Vec<(String, usize)> {
     let mut out = Vec::new();
-    for line in text.lines() {
+    for (n, line) in text.lines().enumerate() {
         let mut words = line.split_whitespace();
         while let Some(w) = words.next() {
             match w {
@@ -183,7 +186,7 @@ fn rule_identifiers(text: &str) -> Vec<String> {
                         let name: String =
                             name.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
                         if !name.is_empty() {
-                            out.push(name);
+                            out.push((name, n + 1));
                         }
                     }
                     break;
@@ -277,6 +280,7 @@ rule exe_attachment {
         assert!(compile(&[("r.yar", src)], &opts(), &mut diags).is_none());
         let bad = diags.iter().find(|d| d.code == code::BAD_META).expect("a meta diagnostic");
         assert!(bad.message.contains("explode") && bad.origin == "r.yar");
+        assert_eq!(bad.line, Some(1), "at the rule's line");
         // Values are shown as they are written in the rule.
         let src = "rule r { meta: score = \"high\" action = 3 condition: true }\n";
         let mut diags = Vec::new();
