@@ -95,6 +95,63 @@ pub fn from_node<T: DeserializeOwned>(node: &Node) -> Result<T, (Option<(usize, 
     })
 }
 
+/// The entry `key` of a mapping node.
+fn entry<'n>(node: &'n Node, key: &str) -> Option<(&'n MarkedScalarNode, &'n Node)> {
+    node.as_mapping()?.iter().find(|(k, _)| k.as_str() == key)
+}
+
+/// Line and column of a dotted key (`policy.thresholds.tag`): of the deepest part of it the
+/// document has (a default that is not written points at its section).
+pub fn key_position(root: &Node, key: &str) -> Option<(usize, usize)> {
+    let (mut node, mut at) = (root, None);
+    for part in key.split('.') {
+        let Some((k, v)) = entry(node, part) else { break };
+        at = position(k.span()).or(at);
+        node = v;
+    }
+    at
+}
+
+/// The dotted key whose key or value starts at `at`, for naming a problem found by position
+/// only.
+pub fn key_at(root: &Node, at: (usize, usize)) -> Option<String> {
+    fn walk(node: &Node, at: (usize, usize), path: &mut Vec<String>) -> bool {
+        let Some(map) = node.as_mapping() else { return false };
+        for (k, v) in map.iter() {
+            path.push(k.as_str().to_string());
+            if position(k.span()) == Some(at) || position(v.span()) == Some(at) || walk(v, at, path) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let mut path = Vec::new();
+    walk(root, at, &mut path).then(|| path.join("."))
+}
+
+/// The first key named `name` below the dotted key `within`, with its dotted path and
+/// position.
+pub fn find_key(root: &Node, within: &str, name: &str) -> Option<(String, (usize, usize))> {
+    fn walk(node: &Node, name: &str, path: &mut Vec<String>) -> Option<(usize, usize)> {
+        for (k, v) in node.as_mapping()?.iter() {
+            path.push(k.as_str().to_string());
+            if k.as_str() == name {
+                return position(k.span());
+            }
+            if let Some(at) = walk(v, name, path) {
+                return Some(at);
+            }
+            path.pop();
+        }
+        None
+    }
+    let node = within.split('.').try_fold(root, |node, part| entry(node, part).map(|(_, v)| v))?;
+    let mut path: Vec<String> = within.split('.').map(str::to_string).collect();
+    let at = walk(node, name, &mut path)?;
+    Some((path.join("."), at))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -143,11 +143,14 @@ fn config_diagnostics(path: &Path, first: &crate::config::ConfigError) -> Vec<Di
         }
         (_, Ok(text)) => text,
     };
+    // Positions and key names come from one parse of the file (`None`: it does not parse).
+    let tree = crate::yaml::tree(&text).ok();
+    let tree = tree.as_ref();
     match first {
         ConfigError::Invalid { problems, .. } => problems
             .iter()
             .map(|(key, message)| {
-                let at = crate::config::key_position(&text, key);
+                let at = tree.and_then(|t| crate::yaml::key_position(t, key));
                 Diagnostic::error("C003", &origin, at, format!("{key}: {message}"))
             })
             .collect(),
@@ -156,12 +159,12 @@ fn config_diagnostics(path: &Path, first: &crate::config::ConfigError) -> Vec<Di
         _ => {
             let mut sections = crate::config::section_errors(&text, &origin);
             for d in &mut sections {
-                let mut key = d.line.zip(d.column).and_then(|at| crate::config::key_at(&text, at));
+                let mut key = tree.zip(d.line.zip(d.column)).and_then(|(t, at)| crate::yaml::key_at(t, at));
                 // An unknown map key (a reason under `policy.uninspectable`) is reported at its
                 // map: point at the key itself, named by the map's path.
                 if let (Some(within), Some(name)) = (&key, d.message.split("unknown variant `").nth(1))
                     && let Some(name) = name.split('`').next()
-                    && let Some((path, at)) = crate::config::find_key(&text, within, name)
+                    && let Some((path, at)) = tree.and_then(|t| crate::yaml::find_key(t, within, name))
                 {
                     (d.line, d.column) = (Some(at.0), Some(at.1));
                     key = path.rsplit_once('.').map(|(parent, _)| parent.to_string());

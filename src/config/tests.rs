@@ -116,14 +116,15 @@ fn every_value_problem_is_reported_at_once_with_its_place() {
     }
     assert_eq!(keys.len(), 6, "{keys:?}");
     assert_eq!(e.to_string().lines().count(), 6, "one line each: {e}");
-    assert_eq!(super::key_position(text, "timeouts.progress"), Some((4, 3)));
-    assert_eq!(super::key_position(text, "policy.reject_reply"), Some((7, 3)));
+    let tree = crate::yaml::tree(text).unwrap();
+    assert_eq!(crate::yaml::key_position(&tree, "timeouts.progress"), Some((4, 3)));
+    assert_eq!(crate::yaml::key_position(&tree, "policy.reject_reply"), Some((7, 3)));
     assert_eq!(
-        super::key_position(text, "policy.thresholds.tag"),
+        crate::yaml::key_position(&tree, "policy.thresholds.tag"),
         Some((5, 1)),
         "an unwritten key: its section"
     );
-    assert_eq!(super::key_position(text, "inspect.threads"), None);
+    assert_eq!(crate::yaml::key_position(&tree, "inspect.threads"), None);
 }
 
 #[test]
