@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufStream};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls;
@@ -61,6 +61,11 @@ pub enum SmtpError {
     /// STARTTLS is required and the relay does not offer it.
     NoStartTls,
     Tls(String),
+    /// The message or its envelope needs an SMTP extension the relay does not offer.
+    Unsupported {
+        extension: &'static str,
+        why: &'static str,
+    },
     Io(String),
     Timeout(&'static str),
 }
@@ -77,6 +82,10 @@ impl fmt::Display for SmtpError {
                 )
             }
             SmtpError::Tls(e) => write!(f, "TLS with the relay failed: {e}; nothing was sent"),
+            SmtpError::Unsupported { extension, why } => write!(
+                f,
+                "the relay does not offer {extension}, which {why} needs; nothing was sent (choose a relay that offers it)"
+            ),
             SmtpError::Io(e) => write!(f, "connection to the relay failed: {e}"),
             SmtpError::Timeout(stage) => write!(f, "the relay did not answer {stage} in time"),
         }
@@ -99,10 +108,9 @@ pub async fn deliver(
     let mut s = BufStream::new(tcp);
     expect(&mut s, opts, "the greeting", 220).await?;
     let caps = ehlo(&mut s, opts).await?;
-    let offers_tls =
-        caps.lines().any(|l| l.get(4..).is_some_and(|c| c.trim().eq_ignore_ascii_case("STARTTLS")));
+    let offers_tls = offers(&caps, "STARTTLS");
     if opts.starttls == StartTls::Off || (!offers_tls && opts.starttls == StartTls::Opportunistic) {
-        let reply = transact(&mut s, opts, sender, recipients, message).await?;
+        let reply = transact(&mut s, opts, &caps, sender, recipients, message).await?;
         return Ok(Delivered { reply, tls: None });
     }
     if !offers_tls {
@@ -123,8 +131,9 @@ pub async fn deliver(
         .map_err(|e| SmtpError::Tls(e.to_string()))?;
     let version = tls.get_ref().1.protocol_version().map(|v| format!("{v:?}").replace("TLSv1_", "TLSv1."));
     let mut s = BufStream::new(tls);
-    ehlo(&mut s, opts).await?;
-    let reply = transact(&mut s, opts, sender, recipients, message).await?;
+    // What the relay offers inside TLS is what counts (RFC 3207: forget what was said before).
+    let caps = ehlo(&mut s, opts).await?;
+    let reply = transact(&mut s, opts, &caps, sender, recipients, message).await?;
     Ok(Delivered { reply, tls: version })
 }
 
@@ -169,21 +178,71 @@ async fn ehlo<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(reply)
 }
 
-async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
-    s: &mut BufStream<S>,
-    opts: &SmtpOptions,
+/// Whether the EHLO reply `caps` offers the extension `keyword` (its first word on a line).
+fn offers(caps: &str, keyword: &str) -> bool {
+    caps.lines().any(|l| {
+        l.get(4..).and_then(|c| c.split_whitespace().next()).is_some_and(|c| c.eq_ignore_ascii_case(keyword))
+    })
+}
+
+/// The MAIL parameters the message needs, refused before anything is sent when the relay
+/// lacks them: `BODY=8BITMIME` for bytes above 127 anywhere (RFC 6152), `SMTPUTF8` for
+/// addresses that are not ASCII (RFC 6531; a UTF-8 header block is 8-bit content, which
+/// 8BITMIME covers for relays that take it).
+fn mail_parameters(
+    caps: &str,
     sender: &str,
     recipients: &[String],
     message: &[u8],
 ) -> Result<String, SmtpError> {
-    let ok = |stage: &'static str, reply: String, want: &str| {
-        if reply.starts_with(want) { Ok(reply) } else { Err(SmtpError::Refused { stage, reply }) }
-    };
-    ok("MAIL", command(s, opts, &format!("MAIL FROM:<{}>", clean(sender)), "MAIL").await?, "250")?;
-    for r in recipients {
-        ok("RCPT", command(s, opts, &format!("RCPT TO:<{}>", clean(r)), "RCPT").await?, "250")?;
+    let mut params = String::new();
+    if !message.is_ascii() {
+        if !offers(caps, "8BITMIME") {
+            return Err(SmtpError::Unsupported { extension: "8BITMIME", why: "a message with 8-bit bytes" });
+        }
+        params.push_str(" BODY=8BITMIME");
     }
-    ok("DATA", command(s, opts, "DATA", "DATA").await?, "354")?;
+    if !sender.is_ascii() || recipients.iter().any(|r| !r.is_ascii()) {
+        if !offers(caps, "SMTPUTF8") {
+            return Err(SmtpError::Unsupported {
+                extension: "SMTPUTF8",
+                why: "an address that is not ASCII",
+            });
+        }
+        params.push_str(" SMTPUTF8");
+    }
+    Ok(params)
+}
+
+async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
+    s: &mut BufStream<S>,
+    opts: &SmtpOptions,
+    caps: &str,
+    sender: &str,
+    recipients: &[String],
+    message: &[u8],
+) -> Result<String, SmtpError> {
+    let ok = |stage: &'static str, reply: String, want: &[&str]| {
+        if want.iter().any(|w| reply.starts_with(w)) {
+            Ok(reply)
+        } else {
+            Err(SmtpError::Refused { stage, reply })
+        }
+    };
+    let params = match mail_parameters(caps, sender, recipients, message) {
+        Ok(params) => params,
+        Err(e) => {
+            let _ = command(s, opts, "QUIT", "QUIT").await;
+            return Err(e);
+        }
+    };
+    let mail = format!("MAIL FROM:<{}>{params}", clean(sender));
+    ok("MAIL", command(s, opts, &mail, "MAIL").await?, &["250"])?;
+    for r in recipients {
+        // 251: "user not local; will forward" is an acceptance too (RFC 5321, 3.4).
+        ok("RCPT", command(s, opts, &format!("RCPT TO:<{}>", clean(r)), "RCPT").await?, &["250", "251"])?;
+    }
+    ok("DATA", command(s, opts, "DATA", "DATA").await?, &["354"])?;
     let mut data = Vec::with_capacity(message.len() + 1024);
     for line in message.split_inclusive(|&b| b == b'\n') {
         let body = line.strip_suffix(b"\n").unwrap_or(line);
@@ -197,7 +256,7 @@ async fn transact<S: AsyncRead + AsyncWrite + Unpin>(
     data.extend_from_slice(b".\r\n");
     io(opts, "the message", s.write_all(&data)).await?;
     io(opts, "the message", s.flush()).await?;
-    let reply = ok("the message", read_reply(s, opts, "the message").await?, "250")?;
+    let reply = ok("the message", read_reply(s, opts, "the message").await?, &["250"])?;
     let _ = command(s, opts, "QUIT", "QUIT").await;
     Ok(reply)
 }
@@ -239,27 +298,39 @@ async fn expect<S: AsyncRead + AsyncWrite + Unpin>(
     if reply.starts_with(&code.to_string()) { Ok(reply) } else { Err(SmtpError::Refused { stage, reply }) }
 }
 
-/// One reply, all its lines joined with `\n`, at most 100 lines.
+/// Longest reply line read, end included. RFC 5321 allows 512; relays that say more are
+/// cut off here rather than read without bound.
+const MAX_REPLY_LINE: u64 = 2048;
+
+/// Most lines of one reply (an EHLO reply lists a dozen or two).
+const MAX_REPLY_LINES: usize = 100;
+
+/// One reply, all its lines joined with `\n`. Lines are bytes, not necessarily UTF-8 (shown
+/// with U+FFFD where they are not), each at most [`MAX_REPLY_LINE`] long.
 async fn read_reply<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut BufStream<S>,
     opts: &SmtpOptions,
     stage: &'static str,
 ) -> Result<String, SmtpError> {
     let mut all = Vec::new();
-    for _ in 0..100 {
-        let mut line = String::new();
-        let n = io(opts, stage, s.read_line(&mut line)).await?;
+    let mut raw = Vec::new();
+    for _ in 0..MAX_REPLY_LINES {
+        raw.clear();
+        let n = io(opts, stage, (&mut *s).take(MAX_REPLY_LINE).read_until(b'\n', &mut raw)).await?;
         if n == 0 {
             return Err(SmtpError::Io("the relay closed the connection".into()));
         }
-        let line = line.trim_end().to_string();
+        if raw.last() != Some(&b'\n') {
+            return Err(SmtpError::Io(format!("a reply line longer than {MAX_REPLY_LINE} bytes")));
+        }
+        let line = String::from_utf8_lossy(&raw).trim_end().to_string();
         let last = line.len() < 4 || line.as_bytes()[3] != b'-';
         all.push(line);
         if last {
             return Ok(all.join("\n"));
         }
     }
-    Err(SmtpError::Io("reply too long".into()))
+    Err(SmtpError::Io(format!("a reply of more than {MAX_REPLY_LINES} lines")))
 }
 
 #[cfg(test)]
@@ -271,6 +342,20 @@ mod tests {
     /// A scripted SMTP server: answers each command from the list, records what it got.
     async fn fake_relay(
         offer_tls: bool,
+        data_reply: &'static str,
+    ) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
+        let ehlo = if offer_tls {
+            "250-relay.example\r\n250-STARTTLS\r\n250 8BITMIME"
+        } else {
+            "250-relay.example\r\n250 8BITMIME"
+        };
+        scripted_relay(ehlo, "250 ok", data_reply).await
+    }
+
+    /// A relay with its own EHLO and RCPT replies (raw bytes: they need not be UTF-8).
+    async fn scripted_relay(
+        ehlo: &'static str,
+        rcpt: &'static str,
         data_reply: &'static str,
     ) -> (u16, tokio::task::JoinHandle<Vec<String>>) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -297,9 +382,9 @@ mod tests {
                     continue;
                 }
                 let reply = match line.split(' ').next().unwrap() {
-                    "EHLO" if offer_tls => "250-relay.example\r\n250-STARTTLS\r\n250 8BITMIME",
-                    "EHLO" => "250-relay.example\r\n250 8BITMIME",
-                    "MAIL" | "RCPT" => "250 ok",
+                    "EHLO" => ehlo,
+                    "MAIL" => "250 ok",
+                    "RCPT" => rcpt,
                     "DATA" => {
                         in_data = true;
                         "354 go ahead"
@@ -367,5 +452,72 @@ mod tests {
     #[test]
     fn addresses_cannot_inject_commands() {
         assert_eq!(clean("a@b>\r\nRCPT TO:<evil@x"), "a@bRCPT TO:evil@x");
+    }
+
+    #[tokio::test]
+    async fn a_forwarding_recipient_251_is_accepted() {
+        let (port, _relay) =
+            scripted_relay("250 relay.example", "251 2.1.5 will forward", "250 queued").await;
+        let d = deliver(&opts(port, StartTls::Off), "a@b", &["c@d".into()], b"x\n").await.unwrap();
+        assert_eq!(d.reply, "250 queued");
+    }
+
+    #[tokio::test]
+    async fn eight_bit_and_utf8_addresses_ask_for_their_extensions() {
+        let (port, relay) =
+            scripted_relay("250-relay.example\r\n250-8BITMIME\r\n250 SMTPUTF8", "250 ok", "250 queued").await;
+        let to = vec!["jos\u{e9}@d.example".to_string()];
+        deliver(&opts(port, StartTls::Off), "a@b", &to, "Subject: caf\u{e9}\n\nna\u{ef}ve\n".as_bytes())
+            .await
+            .unwrap();
+        let got = relay.await.unwrap();
+        assert!(got.contains(&"MAIL FROM:<a@b> BODY=8BITMIME SMTPUTF8".to_string()), "{got:?}");
+
+        let (port, relay) = scripted_relay("250 relay.example", "250 ok", "250 queued").await;
+        deliver(&opts(port, StartTls::Off), "a@b", &["c@d".into()], b"plain\n").await.unwrap();
+        assert!(relay.await.unwrap().contains(&"MAIL FROM:<a@b>".to_string()), "7-bit mail asks for nothing");
+    }
+
+    #[tokio::test]
+    async fn a_relay_without_8bitmime_gets_nothing_of_an_8bit_message() {
+        let (port, relay) = scripted_relay("250 relay.example", "250 ok", "250 queued").await;
+        let e = deliver(&opts(port, StartTls::Off), "a@b", &["c@d".into()], "caf\u{e9}\n".as_bytes())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SmtpError::Unsupported { extension: "8BITMIME", .. }), "{e}");
+        assert!(e.to_string().contains("nothing was sent"), "{e}");
+        let got = relay.await.unwrap();
+        assert!(!got.iter().any(|l| l.starts_with("MAIL")), "{got:?}");
+
+        let (port, _relay) = scripted_relay("250 relay.example", "250 ok", "250 queued").await;
+        let e = deliver(&opts(port, StartTls::Off), "a@b", &["\u{e9}@d".into()], b"x\n").await.unwrap_err();
+        assert!(matches!(e, SmtpError::Unsupported { extension: "SMTPUTF8", .. }), "{e}");
+    }
+
+    /// A relay that sends `greeting` raw, then answers nothing.
+    async fn raw_greeting(greeting: Vec<u8>) -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut s, _) = l.accept().await.unwrap();
+            let _ = s.write_all(&greeting).await;
+            let mut sink = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut s, &mut sink).await;
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn reply_lines_are_bytes_and_bounded() {
+        // Not UTF-8: shown, not refused.
+        let port = raw_greeting(b"554 caf\xe9 closed\r\n".to_vec()).await;
+        let e = deliver(&opts(port, StartTls::Off), "a@b", &["c@d".into()], b"x\n").await.unwrap_err();
+        assert_eq!(e.to_string(), "the relay refused the greeting: 554 caf\u{fffd} closed");
+        // An endless line is cut off at the bound, not read into memory.
+        let mut long = b"220 ".to_vec();
+        long.extend(std::iter::repeat_n(b'x', 1 << 20));
+        let port = raw_greeting(long).await;
+        let e = deliver(&opts(port, StartTls::Off), "a@b", &["c@d".into()], b"x\n").await.unwrap_err();
+        assert!(e.to_string().contains("longer than 2048 bytes"), "{e}");
     }
 }

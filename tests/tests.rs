@@ -3,6 +3,7 @@
 mod support;
 
 mod cli;
+mod complexity_inputs;
 mod fuzz_seeds;
 mod golden;
 mod hostile;

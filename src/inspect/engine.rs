@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::hit::{Engine, Hit};
 use super::report::{MessageFacts, TargetCount, Timings};
 use super::yara::ScanContext;
-use super::{Anomaly, Limits, PartInfo, Reason, Target, TargetKind, Uninspectable, walk};
+use super::{Anomaly, Deadline, Limits, PartInfo, Reason, Target, TargetKind, Uninspectable, walk_until};
 use crate::milter::Envelope;
 use crate::rules::RuleSet;
 
@@ -40,19 +40,35 @@ pub struct Inspector {
 impl Inspector {
     pub fn inspect(&self, raw: &[u8], envelope: &Envelope) -> Findings {
         let started = Instant::now();
-        let deadline = started + self.scan_timeout;
-        let mut walked = walk(raw, &self.limits);
-        super::signals::analyze(&walked.targets, &mut walked.anomalies);
+        // One deadline over every step (see `deadline` for what a check cannot interrupt).
+        let deadline = Deadline::at(started + self.scan_timeout);
+        let mut walked = walk_until(raw, &self.limits, deadline);
+        let mut uninspectable = walked.uninspectable;
+        let timeout = |part_path: String, detail: String| Uninspectable {
+            reason: Reason::ScanTimeout,
+            part_path,
+            detail,
+        };
+        if !super::signals::analyze(&walked.targets, &mut walked.anomalies, deadline) {
+            uninspectable.push(timeout(
+                "0".into(),
+                "inspect.scan_timeout passed before the cross-field signals were all checked".into(),
+            ));
+        }
         let walk_done = Instant::now();
-        let mut hits = super::regex::scan(
+        let (mut hits, unfinished) = super::regex::scan_until(
             &self.rules.regex,
             &walked.targets,
             envelope,
             &walked.anomalies,
-            &walked.uninspectable,
+            &uninspectable,
+            deadline,
         );
+        for part_path in unfinished {
+            uninspectable
+                .push(timeout(part_path, "inspect.scan_timeout passed before regex rules reached it".into()));
+        }
         let regex_done = Instant::now();
-        let mut uninspectable = walked.uninspectable;
         if let Some(yara) = &self.rules.yara {
             let (mut found, unfinished) =
                 super::yara::scan(yara, &walked.targets, &scan_context(envelope), deadline);
@@ -194,5 +210,129 @@ fn facts(raw: &[u8], targets: &[Target<'_>], hash: bool) -> MessageFacts {
         subject,
         from: top_header("From"),
         truncated: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::super::Stage;
+    use super::super::deadline::slow;
+    use super::super::zip::testzip;
+    use super::*;
+    use crate::rules::{CompileOptions, Source, compile};
+
+    const UNITS: usize = 60;
+
+    fn inspector(timeout: Duration) -> Inspector {
+        let yara = "rule any_mz { strings: $a = \"MZ\" condition: $a }";
+        let regex = "rules:\n  - id: word\n    targets: [body, url, subject]\n    pattern: nothing-here\n    score: 1\n";
+        let (set, diags) = compile(
+            &[
+                Source { origin: "t.yar".into(), text: yara.into() },
+                Source { origin: "t.yaml".into(), text: regex.into() },
+            ],
+            CompileOptions::default(),
+        );
+        assert!(!diags.iter().any(|d| d.is_error()), "{diags:?}");
+        Inspector {
+            rules: Arc::new(set.unwrap()),
+            limits: Limits::default(),
+            scan_timeout: timeout,
+            hash_message: false,
+        }
+    }
+
+    fn multipart(parts: impl Iterator<Item = String>) -> Vec<u8> {
+        let mut m = "From: a@example.org\nSubject: s\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b\"\n\n".to_string();
+        for p in parts {
+            m.push_str("--b\n");
+            m.push_str(&p);
+            m.push('\n');
+        }
+        m.push_str("--b--\n");
+        m.into_bytes()
+    }
+
+    /// A message with at least `UNITS` units of work for `stage`.
+    fn message_for(stage: Stage) -> Vec<u8> {
+        let n = 0..UNITS;
+        match stage {
+            Stage::Mime | Stage::Regex | Stage::Yara => {
+                multipart(n.map(|i| format!("Content-Type: text/plain\n\npart {i} MZ")))
+            }
+            Stage::Decode => multipart(n.map(|_| {
+                "Content-Type: text/plain\nContent-Transfer-Encoding: base64\n\naGVsbG8=".to_string()
+            })),
+            Stage::Html => multipart(n.map(|i| format!("Content-Type: text/html\n\n<p>part {i}</p>"))),
+            Stage::Urls => multipart(std::iter::once(format!(
+                "Content-Type: text/plain\n\n{}",
+                (0..UNITS).map(|i| format!("http://u{i}.example/ ")).collect::<String>()
+            ))),
+            Stage::Signals => multipart(std::iter::once(format!(
+                "Content-Type: text/html\n\n{}",
+                (0..UNITS)
+                    .map(|i| format!("<a href=\"http://a{i}.example/\">a{i}.example</a>"))
+                    .collect::<String>()
+            ))),
+            Stage::Document => {
+                multipart(n.map(|i| format!("Content-Type: application/pdf; name=\"{i}.pdf\"\n\n%PDF-1.4 x")))
+            }
+            Stage::Archive => {
+                let names: Vec<String> = (0..UNITS).map(|i| format!("{i}.txt")).collect();
+                let members: Vec<_> = names.iter().map(|n| testzip::Member::stored(n, b"member")).collect();
+                let zip = testzip::build(&members);
+                let mut out = b"From: a@example.org\nSubject: s\nMIME-Version: 1.0\nContent-Type: application/zip; name=\"a.zip\"\n\n".to_vec();
+                out.extend_from_slice(&zip);
+                out
+            }
+        }
+    }
+
+    #[test]
+    fn every_stage_gives_the_thread_back_at_the_deadline() {
+        let budget = Duration::from_millis(600);
+        let each = Duration::from_millis(50);
+        // Slack: the unit under way when the deadline passes, plus room for a loaded machine.
+        let slack = each + Duration::from_millis(900);
+        let engine = inspector(budget);
+        for stage in [
+            Stage::Mime,
+            Stage::Decode,
+            Stage::Html,
+            Stage::Urls,
+            Stage::Signals,
+            Stage::Document,
+            Stage::Archive,
+            Stage::Regex,
+            Stage::Yara,
+        ] {
+            let raw = message_for(stage);
+            // Without the deadline, this stage alone would take UNITS × each = 3 s.
+            let _slow = slow::stage(stage, each);
+            let started = Instant::now();
+            let found = engine.inspect(&raw, &Envelope::default());
+            let took = started.elapsed();
+            assert!(took < budget + slack, "{stage}: the thread came back after {took:?}");
+            assert!(
+                found.uninspectable.iter().any(|u| u.reason == Reason::ScanTimeout),
+                "{stage}: nothing recorded scan-timeout: {:?}",
+                found.uninspectable
+            );
+        }
+    }
+
+    #[test]
+    fn without_slowness_the_same_messages_are_complete() {
+        let engine = inspector(Duration::from_secs(20));
+        for stage in [Stage::Mime, Stage::Html, Stage::Urls, Stage::Signals, Stage::Archive] {
+            let found = engine.inspect(&message_for(stage), &Envelope::default());
+            assert!(
+                !found.uninspectable.iter().any(|u| u.reason == Reason::ScanTimeout),
+                "{stage}: {:?}",
+                found.uninspectable
+            );
+        }
     }
 }

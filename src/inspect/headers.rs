@@ -36,20 +36,135 @@ impl RawField<'_> {
     }
 }
 
+/// Longest piece of a header value handed to mail-parser's RFC 2047 decoder at once.
+///
+/// Its decoder tries every `=?` as the start of an encoded word and, for a word that never
+/// ends properly, reads on to the end of what it was given: a value made of thousands of
+/// such starts costs the square of its length (a 200 KB Subject took 40 s). Pieces cut at
+/// whitespace, which no encoded word contains, keep every real word whole and bound that
+/// read to the piece: linear in the value.
+const DECODE_PIECE: usize = 512;
+
 /// Unfolds a raw header value and decodes RFC 2047 encoded words. Raw
 /// 8-bit bytes that are not UTF-8 are read as windows-1252, as mail clients
 /// show them.
 pub(super) fn decode_unstructured(value: &[u8]) -> String {
-    let mut buf = Vec::with_capacity(value.len() + 1);
-    match std::str::from_utf8(value) {
-        Ok(_) => buf.extend_from_slice(value),
-        Err(_) => buf.extend_from_slice(windows_1252(value).as_bytes()),
+    let text: std::borrow::Cow<'_, [u8]> = match std::str::from_utf8(value) {
+        Ok(_) => value.into(),
+        Err(_) => windows_1252(value).into_bytes().into(),
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut buf = Vec::with_capacity(DECODE_PIECE.min(text.len()) + 1);
+    let mut rest: &[u8] = &text;
+    let mut space_before = false;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(DECODE_PIECE);
+        let mut at_space = false;
+        if end < rest.len() {
+            // Cut after the last blank of the piece (the blank of a fold, after its line end);
+            // a run longer than a piece without one is cut where it is.
+            if let Some(ws) = rest[..end].iter().rposition(|b| matches!(b, b' ' | b'\t')) {
+                end = ws + 1;
+                at_space = true;
+            }
+            // Never inside a UTF-8 character.
+            while end < rest.len() && rest[end] & 0xC0 == 0x80 {
+                end += 1;
+            }
+        }
+        buf.clear();
+        buf.extend_from_slice(&rest[..end]);
+        buf.push(b'\n');
+        if let HeaderValue::Text(piece) = MessageStream::new(&buf).parse_unstructured() {
+            if space_before && !out.is_empty() && !piece.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(&piece);
+        }
+        space_before = at_space;
+        rest = &rest[end..];
     }
-    buf.push(b'\n');
-    match MessageStream::new(&buf).parse_unstructured() {
-        HeaderValue::Text(text) => text.into_owned(),
-        _ => String::new(),
+    out
+}
+
+/// Encoded words kept in a Content-Type or Content-Disposition value before mail-parser reads
+/// it (parameters are RFC 2231-encoded; a few RFC 2047 words are a common mistake).
+const MAX_PARAM_WORDS: usize = 8;
+
+/// `*` characters (RFC 2231 continuations and charsets) kept in one such value; a long
+/// file name takes a dozen.
+const MAX_PARAM_STARS: usize = 64;
+
+/// Makes a Content-Type or Content-Disposition value safe for mail-parser's parameter parser,
+/// in place and without changing its length; true when anything was changed. That parser
+/// reads to the end of the value for every encoded word that does not end (quadratic, see
+/// [`DECODE_PIECE`]) and copies the joined value again for every RFC 2231 continuation
+/// (quadratic in their number): past [`MAX_PARAM_WORDS`] words and [`MAX_PARAM_STARS`] stars,
+/// `=?` becomes `=_` and `*` becomes `_`, which neither boundaries nor media types use.
+pub(super) fn tame_mime_value(value: &mut [u8]) -> bool {
+    let mut words = 0;
+    let mut stars = 0;
+    let mut changed = false;
+    for i in 0..value.len() {
+        match value[i] {
+            b'?' if i > 0 && value[i - 1] == b'=' => {
+                words += 1;
+                if words > MAX_PARAM_WORDS {
+                    value[i] = b'_';
+                    changed = true;
+                }
+            }
+            b'*' => {
+                stars += 1;
+                if stars > MAX_PARAM_STARS {
+                    value[i] = b'_';
+                    changed = true;
+                }
+            }
+            _ => {}
+        }
     }
+    changed
+}
+
+/// Tames (see [`tame_mime_value`]) every Content-Type and Content-Disposition field found at a
+/// line start anywhere in `bytes`, in a copy made only when one needs it. One forward pass.
+pub(super) fn tame_mime_fields(bytes: &[u8]) -> Option<Vec<u8>> {
+    static FIELD: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
+        regex::bytes::Regex::new(r"(?im-u)^content-(?:type|disposition)[ \t]*:")
+            .expect("field pattern is valid")
+    });
+    let mut copy: Option<Vec<u8>> = None;
+    let mut after = 0;
+    for m in FIELD.find_iter(bytes) {
+        if m.start() < after {
+            continue;
+        }
+        // The field runs on through folded lines.
+        let mut end = m.end();
+        loop {
+            match memchr::memchr(b'\n', &bytes[end..]) {
+                Some(i) if matches!(bytes.get(end + i + 1), Some(b' ' | b'\t')) => end += i + 1,
+                Some(i) => {
+                    end += i;
+                    break;
+                }
+                None => {
+                    end = bytes.len();
+                    break;
+                }
+            }
+        }
+        after = end;
+        let value = &bytes[m.end()..end];
+        let words = memchr::memmem::find_iter(value, b"=?").take(MAX_PARAM_WORDS + 1).count();
+        let stars = memchr::memchr_iter(b'*', value).take(MAX_PARAM_STARS + 1).count();
+        if words > MAX_PARAM_WORDS || stars > MAX_PARAM_STARS {
+            let copy = copy.get_or_insert_with(|| bytes.to_vec());
+            tame_mime_value(&mut copy[m.end()..end]);
+        }
+    }
+    copy
 }
 
 /// A structural problem found in a header block: (anomaly code, detail).

@@ -23,8 +23,9 @@ use mail_parser::parsers::MessageStream;
 use mail_parser::{HeaderName, HeaderValue, MessageParser};
 
 use super::coverage::Reason;
+use super::deadline::Stage;
 use super::decode::{TransferEncoding, lossy_text, to_utf8, transfer_decode};
-use super::headers::{HeaderBlock, bare_line_ends, parse_block};
+use super::headers::{HeaderBlock, bare_line_ends, parse_block, tame_mime_fields, tame_mime_value};
 use super::html;
 use super::payload::Declared;
 use super::structure::{Body, Tree, TreePart, split};
@@ -103,7 +104,9 @@ fn parse_guarded(data: &[u8]) -> Result<Option<Tree<'_>>, ()> {
 /// Parses `data` and hands the result to `f`, re-parsing with encoded
 /// embedded messages neutralised first (see the module documentation).
 fn with_parsed<R>(data: &[u8], f: impl FnOnce(Parsed<'_, '_>) -> R) -> R {
-    let mut patched: Option<Vec<u8>> = None;
+    // The parser reads Content-Type and Content-Disposition values; pathological ones are
+    // tamed first (same length, so every offset stays true of `data`).
+    let mut patched: Option<Vec<u8>> = tame_mime_fields(data);
     let mut round = 0;
     loop {
         let bytes = patched.as_deref().unwrap_or(data);
@@ -235,6 +238,7 @@ impl MimeValue {
         let mut buf = Vec::with_capacity(raw.len() + 1);
         buf.extend_from_slice(raw);
         buf.push(b'\n');
+        tame_mime_value(&mut buf);
         let HeaderValue::ContentType(ct) = MessageStream::new(&buf).parse_content_type() else {
             return None;
         };
@@ -409,9 +413,20 @@ impl<'a> Walker<'a, '_> {
         in_archive: bool,
     ) {
         let len = buf.bytes().len();
+        if message.searches_exhausted {
+            self.record(
+                Reason::ParseError,
+                path,
+                "MIME boundary searches crossed the message many times over (hostile structure); later parts may be read as part of the one before them".to_string(),
+            );
+        }
         let mut stack = vec![Node::Root { msg: message, path: path.to_string(), depth, nesting }];
         let mut seen = HashSet::new();
         while let Some(node) = stack.pop() {
+            let (Node::Root { path: at, .. } | Node::Part { path: at, .. }) = &node;
+            if self.out_of_time(Stage::Mime, at) {
+                break;
+            }
             match node {
                 Node::Root { msg, path, depth, nesting } => {
                     let Some(root) = msg.parts.first() else {
@@ -648,6 +663,9 @@ impl<'a> Walker<'a, '_> {
             );
         }
 
+        if self.out_of_time(Stage::Decode, path) {
+            return;
+        }
         let cap = self.part_cap();
         let decoded = transfer_decode(body, encoding, cap);
         if decoded.truncated {
@@ -757,6 +775,9 @@ impl<'a> Walker<'a, '_> {
                     path,
                     "embedded message with a base64/quoted-printable body (RFC 2046 forbids it)".to_string(),
                 );
+                if self.out_of_time(Stage::Decode, path) {
+                    return;
+                }
                 let cap = self.part_cap();
                 let decoded = transfer_decode(&buf.bytes()[leaf.body.clone()], encoding, cap);
                 if decoded.truncated {
@@ -819,6 +840,9 @@ impl<'a> Walker<'a, '_> {
         place: &Place,
     ) {
         let path = place.path.as_str();
+        if self.out_of_time(Stage::Decode, path) {
+            return;
+        }
         let raw_len = data.len();
         let utf8 = to_utf8(data, charset);
         if utf8.charset_lie {
@@ -841,16 +865,24 @@ impl<'a> Walker<'a, '_> {
         }
         let mut seen: HashSet<String> = HashSet::new();
         if is_html {
-            let scan = html::scan(&lossy_text(&text_bytes));
+            // The raw HTML is a target whatever happens next.
+            let scan = (!self.out_of_time(Stage::Html, path)).then(|| html::scan(&lossy_text(&text_bytes)));
             let html_target = self.target(TargetKind::Html, place, text_bytes);
             self.out.targets.push(html_target);
+            let Some(scan) = scan else { return };
             self.charge(scan.text.len());
             let anchors = scan.links.iter().filter(|l| l.text.is_some());
             let others = scan.links.iter().filter(|l| l.text.is_none());
             for link in anchors.chain(others) {
+                if self.out_of_time(Stage::Urls, path) {
+                    break;
+                }
                 self.url_target(&link.url, link.text.clone(), place, &mut seen);
             }
             for url in find_urls(&scan.text) {
+                if self.out_of_time(Stage::Urls, path) {
+                    break;
+                }
                 self.url_target(url, None, place, &mut seen);
             }
             let text = self.target(TargetKind::HtmlText, place, scan.text.into_bytes().into());
@@ -858,7 +890,13 @@ impl<'a> Walker<'a, '_> {
         } else {
             // The text is UTF-8 already (see `to_utf8`), so this borrows; the URLs are cut
             // out before the bytes move into their target.
-            let urls: Vec<String> = find_urls(&lossy_text(&text_bytes)).map(str::to_string).collect();
+            let mut urls: Vec<String> = Vec::new();
+            for url in find_urls(&lossy_text(&text_bytes)) {
+                if self.out_of_time(Stage::Urls, path) {
+                    break;
+                }
+                urls.push(url.to_string());
+            }
             let target = self.target(TargetKind::Text, place, text_bytes);
             self.out.targets.push(target);
             for url in &urls {

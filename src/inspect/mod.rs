@@ -41,6 +41,7 @@
 
 mod cfb;
 mod coverage;
+mod deadline;
 mod decode;
 pub mod engine;
 mod headers;
@@ -66,7 +67,8 @@ pub mod yara;
 mod zip;
 
 pub use coverage::{Anomaly, Reason, Uninspectable};
+pub use deadline::{Deadline, Stage};
 pub use limits::Limits;
 pub use report::{CoverageReport, Decision, Report};
 pub use target::{Target, TargetKind};
-pub use walk::{Coverage, PartInfo, PartKind, TargetSummary, Walk, WalkSummary, walk};
+pub use walk::{Coverage, PartInfo, PartKind, TargetSummary, Walk, WalkSummary, walk, walk_until};

@@ -6,8 +6,10 @@
 //! limits, and a decompression that outgrows its ratio is cut short.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use super::coverage::Reason;
+use super::deadline::Stage;
 use super::office::{self, OfficeSecurity};
 use super::pdf::{self, PdfSecurity};
 use super::pgp;
@@ -51,6 +53,9 @@ impl<'a> Walker<'a, '_> {
     pub(super) fn inspect_payload(&mut self, buf: Buf<'a, '_>, place: &Place, declared: &Declared<'_>) {
         let bytes = buf.bytes();
         let path = place.path.as_str();
+        if self.out_of_time(Stage::Document, path) {
+            return;
+        }
         let kind = sniff::sniff(bytes);
         for (code, detail) in sniff::mismatches(kind, declared.filename, declared.content_type) {
             self.anomaly(code, path, detail);
@@ -234,11 +239,13 @@ impl<'a> Walker<'a, '_> {
         let ratio = u64::from(self.limits.max_expansion_ratio);
         let archive_budget = (bytes.len() as u64).saturating_mul(ratio).max(RATIO_FLOOR);
         let mut archive_out: u64 = 0;
-        let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
+        // Data spans read so far, by start; disjoint (the first overlap ends the archive), so an
+        // overlap with a new span can only be with its neighbours: O(log n) a member.
+        let mut spans: BTreeMap<usize, usize> = BTreeMap::new();
         let total = dir.entries.len();
         for (index, entry) in dir.entries.iter().enumerate() {
             let member_path = format!("{path}!{}", entry.name);
-            if !self.admit_member(&member_path) {
+            if self.out_of_time(Stage::Archive, &member_path) || !self.admit_member(&member_path) {
                 return;
             }
             if entry.is_dir() {
@@ -288,7 +295,10 @@ impl<'a> Walker<'a, '_> {
                     continue;
                 }
             };
-            if spans.iter().any(|s| s.start < located.span.end && located.span.start < s.end) {
+            let span = located.span.clone();
+            let before = spans.range(..=span.start).next_back().is_some_and(|(_, &end)| end > span.start);
+            let after = spans.range(span.start..).next().is_some_and(|(&start, _)| start < span.end);
+            if before || after {
                 // Members sharing data are the overlapping-entry bomb: the
                 // archive is hostile, nothing from here on is read.
                 self.record(
@@ -303,7 +313,9 @@ impl<'a> Walker<'a, '_> {
                 self.part_info(info);
                 return;
             }
-            spans.push(located.span.clone());
+            if !span.is_empty() {
+                spans.insert(span.start, span.end);
+            }
             if located.name_differs {
                 self.anomaly(
                     "zip-name-mismatch",

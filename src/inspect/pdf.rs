@@ -38,40 +38,192 @@ const PAD: [u8; 32] = [
     0x2e, 0x00, 0xb6, 0xd0, 0x68, 0x3e, 0x80, 0x2f, 0x0c, 0xa9, 0xfe, 0x64, 0x53, 0x69, 0x7a,
 ];
 
+/// Most `/Encrypt` values outside the trailer chain looked at; more is hostile.
+const MAX_ENCRYPT_CANDIDATES: usize = 64;
+
+/// Most cross-reference sections followed through `/Prev`.
+const MAX_XREF_SECTIONS: usize = 64;
+
+/// Whether the PDF needs a password. The encryption dictionary is the one the trailer names,
+/// found as a reader finds it: from the last `startxref` through the cross-reference sections
+/// and their `/Prev` chain. Every other non-null `/Encrypt` value in the file is checked too,
+/// and the strictest answer wins, so neither a stray `/Encrypt null` nor a second `/Encrypt`
+/// appended after the real trailer can hide a user password. When no trailer can be read,
+/// an `/Encrypt` whose dictionary cannot be read counts as needing a password.
 pub(super) fn check(bytes: &[u8]) -> PdfSecurity {
-    let Some(value_at) = find_key(bytes, b"/Encrypt") else {
-        return PdfSecurity::Plain;
-    };
-    let unreadable =
-        |why: &str| PdfSecurity::Encrypted(format!("PDF encryption dictionary not readable ({why})"));
-    let Some((value, _)) = parse_object(bytes, value_at, 0) else {
-        return unreadable("value of /Encrypt");
-    };
-    let dict = match value {
-        Object::Dict(d) => d,
-        Object::Ref(num, gen_) => match resolve(bytes, num, gen_) {
-            Some(Object::Dict(d)) => d,
-            _ => return unreadable("object not found"),
+    let mut index = ObjectIndex::new();
+    let trailer = trailer_chain(bytes, &mut index);
+    let id_of = |dict: &Dict| match get(dict, b"ID") {
+        Some(Object::Array(items)) => match items.first() {
+            Some(Object::Str(s)) => Some(s.clone()),
+            _ => None,
         },
-        Object::Null => return PdfSecurity::Plain,
-        _ => return unreadable("unexpected value"),
+        _ => None,
     };
-    let id = find_key(bytes, b"/ID")
-        .and_then(|at| parse_object(bytes, at, 0))
-        .and_then(|(o, _)| match o {
-            Object::Array(items) => items.into_iter().next(),
-            _ => None,
-        })
-        .and_then(|o| match o {
-            Object::Str(s) => Some(s),
-            _ => None,
-        })
-        .unwrap_or_default();
-    check_standard(&dict, &id)
+    let fallback_id = || {
+        find_key(bytes, b"/ID")
+            .and_then(|at| parse_object(bytes, at, 0))
+            .and_then(|(o, _)| match o {
+                Object::Array(items) => items.into_iter().next(),
+                _ => None,
+            })
+            .and_then(|o| match o {
+                Object::Str(s) => Some(s),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    let id = trailer.as_ref().and_then(|t| t.dicts.iter().find_map(id_of)).unwrap_or_else(fallback_id);
+
+    let mut verdict = PdfSecurity::Plain;
+    let mut seen: Vec<Object> = Vec::new();
+    if let Some(value) = trailer.as_ref().and_then(|t| t.encrypt.clone()) {
+        let found = match resolve_dict(&value, bytes, &mut index) {
+            Some(dict) => check_standard(&dict, &id),
+            None => unreadable("the dictionary the trailer names"),
+        };
+        verdict = stricter(verdict, found);
+        seen.push(value);
+    }
+    // Every other /Encrypt in the file (linear: one forward search; each value parsed where it
+    // stands, references through the one-pass object index).
+    let mut candidates = 0;
+    for at in encrypt_keys(bytes) {
+        let Some((value, _)) = parse_object(bytes, at, 0) else {
+            if trailer.is_none() {
+                verdict = stricter(verdict, unreadable("value of /Encrypt"));
+            }
+            continue;
+        };
+        if value == Object::Null || seen.contains(&value) {
+            continue;
+        }
+        candidates += 1;
+        if candidates > MAX_ENCRYPT_CANDIDATES {
+            return PdfSecurity::Encrypted(format!(
+                "PDF with more than {MAX_ENCRYPT_CANDIDATES} /Encrypt entries; not checked"
+            ));
+        }
+        let found = match resolve_dict(&value, bytes, &mut index) {
+            Some(dict) => Some(check_standard(&dict, &id)),
+            // Outside a readable trailer chain, an unreadable stray entry says nothing.
+            None if trailer.is_some() => None,
+            None => Some(unreadable("object not found")),
+        };
+        if let Some(found) = found {
+            verdict = stricter(verdict, found);
+        }
+        seen.push(value);
+    }
+    verdict
 }
 
-fn check_standard(dict: &[(Vec<u8>, Object)], id: &[u8]) -> PdfSecurity {
-    let get = |k: &[u8]| dict.iter().find(|(name, _)| name == k).map(|(_, v)| v);
+fn unreadable(why: &str) -> PdfSecurity {
+    PdfSecurity::Encrypted(format!("PDF encryption dictionary not readable ({why})"))
+}
+
+/// The answer that keeps more closed: needing a password over an owner password over none.
+fn stricter(a: PdfSecurity, b: PdfSecurity) -> PdfSecurity {
+    let rank = |s: &PdfSecurity| match s {
+        PdfSecurity::Plain => 0,
+        PdfSecurity::OwnerPasswordOnly(_) => 1,
+        PdfSecurity::Encrypted(_) => 2,
+    };
+    if rank(&b) > rank(&a) { b } else { a }
+}
+
+type Dict = Vec<(Vec<u8>, Object)>;
+
+fn get<'d>(dict: &'d Dict, key: &[u8]) -> Option<&'d Object> {
+    dict.iter().find(|(name, _)| name == key).map(|(_, v)| v)
+}
+
+/// A dictionary, or the dictionary a reference points at.
+fn resolve_dict(value: &Object, bytes: &[u8], index: &mut ObjectIndex) -> Option<Dict> {
+    match value {
+        Object::Dict(d) => Some(d.clone()),
+        Object::Ref(num, gen_) => match index.resolve(bytes, *num, *gen_)? {
+            Object::Dict(d) => Some(d),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// What the trailer chain says: the trailer dictionaries newest first, and the `/Encrypt`
+/// value of the newest that has one.
+struct Trailer {
+    dicts: Vec<Dict>,
+    encrypt: Option<Object>,
+}
+
+/// Reads the trailer chain from the last `startxref`; `None` when it cannot be followed.
+fn trailer_chain(bytes: &[u8], index: &mut ObjectIndex) -> Option<Trailer> {
+    let after = memchr::memmem::rfind(bytes, b"startxref")? + b"startxref".len();
+    let (Object::Num(first), _) = parse_number(bytes, skip_ws(bytes, after))? else { return None };
+    // Offsets count from the file's start; files with bytes before the header count from it.
+    let header = memchr::memmem::find(bytes, b"%PDF-").unwrap_or(0);
+    let mut trailer = Trailer { dicts: Vec::new(), encrypt: None };
+    let mut offset = first;
+    let mut visited = Vec::new();
+    for _ in 0..MAX_XREF_SECTIONS {
+        if visited.contains(&offset) {
+            break;
+        }
+        visited.push(offset);
+        let dict = xref_section(bytes, usize::try_from(offset).ok()?, index)
+            .or_else(|| xref_section(bytes, usize::try_from(offset).ok()?.checked_add(header)?, index))?;
+        if trailer.encrypt.is_none()
+            && let Some(value) = get(&dict, b"Encrypt")
+        {
+            trailer.encrypt = Some(value.clone());
+        }
+        let prev = match get(&dict, b"Prev") {
+            Some(Object::Num(prev)) => Some(*prev),
+            _ => None,
+        };
+        trailer.dicts.push(dict);
+        match prev {
+            Some(prev) => offset = prev,
+            None => break,
+        }
+    }
+    (!trailer.dicts.is_empty()).then_some(trailer)
+}
+
+/// The trailer dictionary of the cross-reference section at `at`: a classic `xref` table's
+/// `trailer`, or a cross-reference stream's own dictionary.
+fn xref_section(bytes: &[u8], at: usize, index: &mut ObjectIndex) -> Option<Dict> {
+    let at = skip_ws(bytes, at);
+    let rest = bytes.get(at..)?;
+    if rest.starts_with(b"xref") {
+        let trailer = at + memchr::memmem::find(rest, b"trailer")? + b"trailer".len();
+        return match parse_object(bytes, trailer, 0)? {
+            (Object::Dict(d), _) => Some(d),
+            _ => None,
+        };
+    }
+    let dict_at = index.object_body(bytes, at)?;
+    match parse_object(bytes, dict_at, 0)? {
+        (Object::Dict(d), _) if matches!(get(&d, b"Type"), Some(Object::Name(n)) if n == b"XRef") => Some(d),
+        _ => None,
+    }
+}
+
+/// Where each `/Encrypt` key's value starts (whole names only).
+fn encrypt_keys(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    const KEY: &[u8] = b"/Encrypt";
+    memchr::memmem::find_iter(bytes, KEY)
+        .map(|at| at + KEY.len())
+        .filter(|&after| !matches!(bytes.get(after), Some(b) if is_name_char(*b)))
+}
+
+fn is_name_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'#' || b == b'_'
+}
+
+fn check_standard(dict: &Dict, id: &[u8]) -> PdfSecurity {
+    let get = |k: &[u8]| get(dict, k);
     let filter = match get(b"Filter") {
         Some(Object::Name(n)) => n.clone(),
         _ => Vec::new(),
@@ -216,27 +368,51 @@ fn aes128_cbc_encrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Vec<u8> {
 /// `/Encrypt` does not match `/EncryptMetadata`).
 fn find_key(bytes: &[u8], key: &[u8]) -> Option<usize> {
     // Forward: memmem's SIMD search is several times faster than its backward one.
-    memchr::memmem::find_iter(bytes, key).map(|at| at + key.len()).filter(|&after| {
-        !matches!(bytes.get(after), Some(b) if b.is_ascii_alphanumeric() || *b == b'#' || *b == b'_')
-    })
-    .last()
+    memchr::memmem::find_iter(bytes, key)
+        .map(|at| at + key.len())
+        .filter(|&after| !matches!(bytes.get(after), Some(b) if is_name_char(*b)))
+        .last()
 }
 
-/// The last definition of object `num gen`.
-fn resolve(bytes: &[u8], num: i64, gen_: i64) -> Option<Object> {
-    static OBJ: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"(?-u)(\d+)\s+(\d+)\s+obj\b").expect("object pattern is valid"));
-    let mut found = None;
-    for caps in OBJ.captures_iter(bytes) {
-        let n = std::str::from_utf8(&caps[1]).ok()?.parse::<i64>().ok();
-        let g = std::str::from_utf8(&caps[2]).ok()?.parse::<i64>().ok();
-        let preceded_by_digit =
-            caps.get(0).is_some_and(|m| m.start() > 0 && bytes[m.start() - 1].is_ascii_digit());
-        if n == Some(num) && g == Some(gen_) && !preceded_by_digit {
-            found = caps.get(0).map(|m| m.end());
-        }
+/// Where each object `num gen obj` is last defined, built in one pass over the file the first
+/// time a reference is resolved (so resolving many references stays linear).
+struct ObjectIndex {
+    built: Option<std::collections::HashMap<(i64, i64), usize>>,
+}
+
+static OBJ: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?-u)(\d+)\s+(\d+)\s+obj\b").expect("object pattern is valid"));
+
+impl ObjectIndex {
+    fn new() -> Self {
+        ObjectIndex { built: None }
     }
-    parse_object(bytes, found?, 0).map(|(o, _)| o)
+
+    /// The last definition of object `num gen`.
+    fn resolve(&mut self, bytes: &[u8], num: i64, gen_: i64) -> Option<Object> {
+        let map = self.built.get_or_insert_with(|| {
+            let mut map = std::collections::HashMap::new();
+            for caps in OBJ.captures_iter(bytes) {
+                let Some(whole) = caps.get(0) else { continue };
+                if whole.start() > 0 && bytes[whole.start() - 1].is_ascii_digit() {
+                    continue;
+                }
+                let number = |i: usize| std::str::from_utf8(&caps[i]).ok()?.parse::<i64>().ok();
+                if let (Some(n), Some(g)) = (number(1), number(2)) {
+                    map.insert((n, g), whole.end());
+                }
+            }
+            map
+        });
+        let at = *map.get(&(num, gen_))?;
+        parse_object(bytes, at, 0).map(|(o, _)| o)
+    }
+
+    /// The position after `num gen obj` when an object starts exactly at `at`.
+    fn object_body(&self, bytes: &[u8], at: usize) -> Option<usize> {
+        let m = OBJ.find_at(bytes.get(..bytes.len().min(at + 64))?, at)?;
+        (m.start() == at).then_some(m.end())
+    }
 }
 
 /// A PDF object, as far as the encryption dictionary needs.
@@ -502,5 +678,78 @@ mod tests {
     fn hostile_nesting_is_bounded() {
         let deep = b"[".repeat(100_000);
         assert!(parse_object(&deep, 0, 0).is_none());
+    }
+
+    /// An R5 standard-handler dictionary; `opens`: the empty user password opens it.
+    fn r5_dict(opens: bool) -> String {
+        let salt = [7u8; 8];
+        let mut u = Sha256::digest(salt).to_vec();
+        if !opens {
+            u[0] ^= 1;
+        }
+        u.extend_from_slice(&salt);
+        u.extend_from_slice(&[0; 8]);
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        format!("<< /Filter /Standard /V 5 /R 5 /O <{}> /U <{}> /P -4 >>", hex(&[1; 48]), hex(&u))
+    }
+
+    /// A PDF whose trailer names object `named` (7 needs a password, 8 opens without one).
+    fn pdf_with_trailer(named: u32) -> String {
+        let body =
+            format!("%PDF-1.7\n7 0 obj\n{}\nendobj\n8 0 obj\n{}\nendobj\n", r5_dict(false), r5_dict(true));
+        let xref = body.len();
+        format!(
+            "{body}xref\n0 1\n0000000000 65535 f \ntrailer\n<< /Size 9 /Encrypt {named} 0 R /ID [<01><01>] >>\nstartxref\n{xref}\n%%EOF\n"
+        )
+    }
+
+    #[test]
+    fn the_trailers_dictionary_decides() {
+        assert!(matches!(check(pdf_with_trailer(7).as_bytes()), PdfSecurity::Encrypted(_)));
+        assert!(matches!(check(pdf_with_trailer(8).as_bytes()), PdfSecurity::OwnerPasswordOnly(_)));
+    }
+
+    #[test]
+    fn a_stray_or_appended_encrypt_cannot_hide_a_user_password() {
+        for tail in [
+            "trailer << /Encrypt null >>\n",
+            "% /Encrypt null\n",
+            "<< /Encrypt 8 0 R >>\n",
+            "<< /Encrypt << /Filter /Standard >> >>\n",
+        ] {
+            let pdf = format!("{}{tail}", pdf_with_trailer(7));
+            assert!(matches!(check(pdf.as_bytes()), PdfSecurity::Encrypted(_)), "{tail}");
+        }
+        // The other way round: a needs-password dictionary anywhere is not outvoted either.
+        let pdf = format!("{}<< /Encrypt 7 0 R >>\n", pdf_with_trailer(8));
+        assert!(matches!(check(pdf.as_bytes()), PdfSecurity::Encrypted(_)));
+    }
+
+    #[test]
+    fn cross_reference_streams_and_prev_chains_are_followed() {
+        let body = format!("%PDF-1.7\n7 0 obj\n{}\nendobj\n", r5_dict(false));
+        let old = body.len();
+        let mut pdf =
+            format!("{body}9 0 obj\n<< /Type /XRef /Size 10 /Encrypt 7 0 R >>\nstream\nendstream\nendobj\n");
+        let new = pdf.len();
+        pdf.push_str(&format!(
+            "xref\n0 1\n0000000000 65535 f \ntrailer\n<< /Size 10 /Prev {old} >>\nstartxref\n{new}\n%%EOF\n"
+        ));
+        // Only the older section names the dictionary, through a cross-reference stream.
+        let trailer = trailer_chain(pdf.as_bytes(), &mut ObjectIndex::new()).expect("a readable chain");
+        assert_eq!(trailer.dicts.len(), 2);
+        assert_eq!(trailer.encrypt, Some(Object::Ref(7, 0)));
+        assert!(matches!(check(pdf.as_bytes()), PdfSecurity::Encrypted(_)));
+        let looped = pdf.replace(&format!("/Prev {old}"), &format!("/Prev {new}"));
+        let trailer = trailer_chain(looped.as_bytes(), &mut ObjectIndex::new()).expect("a readable chain");
+        assert_eq!(trailer.dicts.len(), 1, "a /Prev loop ends");
+    }
+
+    #[test]
+    fn many_encrypt_entries_stay_linear_and_are_refused() {
+        let many = format!("%PDF-1.7\n{}", "<< /Encrypt << /Filter /Standard /R 5 >> >>\n".repeat(10_000));
+        assert!(matches!(check(many.as_bytes()), PdfSecurity::Encrypted(_)));
+        let nulls = format!("{}{}", pdf_with_trailer(8), "/Encrypt null\n".repeat(100_000));
+        assert!(matches!(check(nulls.as_bytes()), PdfSecurity::OwnerPasswordOnly(_)));
     }
 }

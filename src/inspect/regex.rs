@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::hit::{Engine, Hit, snippet};
 use super::target::{Target, TargetKind};
-use super::{Anomaly, Uninspectable};
+use super::{Anomaly, Deadline, Stage, Uninspectable};
 use crate::milter::Envelope;
 use crate::rules::regex::{MatchMode, RegexRules, RegexTarget};
 
@@ -47,8 +47,24 @@ pub fn scan(
     anomalies: &[Anomaly],
     uninspected: &[Uninspectable],
 ) -> Vec<Hit> {
+    scan_until(rules, targets, envelope, anomalies, uninspected, Deadline::never()).0
+}
+
+/// [`scan`] inside a deadline: the part paths of targets not reached before it come back
+/// beside the hits (each once, in order). Each target is one pass of the set (linear in the
+/// target: the regex crate's automata never backtrack) and at most one `find` per pattern
+/// that matched, so the work is linear in the bytes scanned times the rule count.
+pub fn scan_until(
+    rules: &RegexRules,
+    targets: &[Target<'_>],
+    envelope: &Envelope,
+    anomalies: &[Anomaly],
+    uninspected: &[Uninspectable],
+    deadline: Deadline,
+) -> (Vec<Hit>, Vec<String>) {
+    let mut unfinished: Vec<String> = Vec::new();
     if rules.rules.is_empty() {
-        return Vec::new();
+        return (Vec::new(), unfinished);
     }
     let mut found: HashMap<(usize, usize), Found> = HashMap::new();
     let mut feed =
@@ -70,8 +86,16 @@ pub fn scan(
                 });
             }
         };
+    let mut late = false;
     for t in targets {
         if let Some(k) = key(t) {
+            late = late || deadline.passed(Stage::Regex);
+            if late {
+                if unfinished.last() != Some(&t.part_path) {
+                    unfinished.push(t.part_path.clone());
+                }
+                continue;
+            }
             feed(&k, &t.data, &t.part_path, t.content_type.as_ref(), t.filename.as_ref());
         }
     }
@@ -122,7 +146,7 @@ pub fn scan(
             description: rule.description.clone(),
         });
     }
-    hits
+    (hits, unfinished)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! in its domain, a Reply-To in another domain than the From. Each is recorded as an anomaly
 //! (stable code, detail) that regex rules can score through the `anomaly` target.
 
-use super::{Anomaly, Target, TargetKind};
+use super::{Anomaly, Deadline, Stage, Target, TargetKind};
 
 /// Brands phishing most often impersonates, with the registrable domains that legitimately
 /// send as them. A display name naming the brand from any other domain is a signal (a weak
@@ -46,7 +46,10 @@ const BRANDS: &[(&str, &[&str])] = &[
     ("helpdesk", &[]),
 ];
 
-pub fn analyze(targets: &[Target<'_>], out: &mut Vec<Anomaly>) {
+/// Adds the signals' anomalies to `out`; false when the deadline stopped it before the end.
+/// Linear: each header is looked up once, and each URL target (at most `max_urls`) is read
+/// once, bounded by its own length.
+pub fn analyze(targets: &[Target<'_>], out: &mut Vec<Anomaly>, deadline: Deadline) -> bool {
     let header = |name: &str| {
         targets.iter().find(|t| {
             t.kind == TargetKind::Header
@@ -77,6 +80,9 @@ pub fn analyze(targets: &[Target<'_>], out: &mut Vec<Anomaly>) {
     let mut reported = 0;
     for t in targets.iter().filter(|t| t.kind == TargetKind::Url) {
         let Some(text) = t.link_text.as_deref() else { continue };
+        if deadline.passed(Stage::Signals) {
+            return false;
+        }
         let href = String::from_utf8_lossy(&t.data);
         let (Some(text_host), Some(href_host)) = (host_in_text(text), url_host(&href)) else { continue };
         if registrable(&text_host) != registrable(&href_host) {
@@ -92,6 +98,7 @@ pub fn analyze(targets: &[Target<'_>], out: &mut Vec<Anomaly>) {
             }
         }
     }
+    true
 }
 
 fn display_name_checks(from: &str, domain: &str, out: &mut Vec<Anomaly>) {
@@ -238,7 +245,7 @@ mod tests {
 
     fn codes(targets: &[Target<'_>]) -> Vec<String> {
         let mut out = Vec::new();
-        analyze(targets, &mut out);
+        analyze(targets, &mut out, Deadline::never());
         out.into_iter().map(|a| format!("{} {}", a.code, a.detail)).collect()
     }
 

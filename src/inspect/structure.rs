@@ -20,6 +20,9 @@ use mail_parser::{ContentType, GetHeader, Header, HeaderName, MessageParser};
 #[derive(Debug, Default)]
 pub(super) struct Tree<'x> {
     pub parts: Vec<TreePart<'x>>,
+    /// The split's boundary searches ran out of budget (see `Delimiters`): parts after that
+    /// point may be merged into the part before them.
+    pub searches_exhausted: bool,
 }
 
 /// Dropped without recursion: embedded messages are taken out and dropped one by one, so a
@@ -127,23 +130,65 @@ impl State {
     }
 }
 
-/// Position of the first `--boundary` at or after `from`: the index of its first dash.
-fn find_delimiter(data: &[u8], from: usize, boundary: &[u8]) -> Option<usize> {
-    if boundary.is_empty() || from >= data.len() {
-        return None;
-    }
-    let hay = &data[from..];
-    let mut at = 0;
-    // A search for "--" then a comparison, so the boundary needs no allocation; "--" is rare
-    // in base64 and in most text.
-    while let Some(i) = memchr::memmem::find(&hay[at..], b"--") {
-        let dash = at + i;
-        if hay[dash + 2..].starts_with(boundary) {
-            return Some(from + dash);
+/// Searches for `--boundary` delimiters, linear in the buffer: one substring searcher per
+/// boundary (O(n + m), where comparing the boundary at every `--` was O(n·m) on a buffer of
+/// dashes), each remembering its last answer (a boundary that never comes is looked for once,
+/// not once per part that expects it), and a budget of bytes crossed for the whole split:
+/// many distinct boundaries that never come would each cross the rest of the buffer. Past the
+/// budget, searches find nothing and the tree says so.
+struct Delimiters {
+    searches: std::collections::HashMap<Vec<u8>, Search>,
+    budget: usize,
+    exhausted: bool,
+}
+
+struct Search {
+    finder: memchr::memmem::Finder<'static>,
+    /// The last search started here…
+    from: usize,
+    /// …and found this.
+    found: Option<usize>,
+}
+
+/// Bytes a split's delimiter searches may cross: this many times the buffer (a message
+/// nests a boundary search per multipart level, each crossing its part once), plus a floor.
+const SEARCH_BUDGET_TIMES: usize = 24;
+const SEARCH_BUDGET_FLOOR: usize = 1 << 20;
+
+impl Delimiters {
+    fn new(len: usize) -> Self {
+        Delimiters {
+            searches: std::collections::HashMap::new(),
+            budget: len.saturating_mul(SEARCH_BUDGET_TIMES).saturating_add(SEARCH_BUDGET_FLOOR),
+            exhausted: false,
         }
-        at = dash + 1;
     }
-    None
+
+    /// Position of the first `--boundary` at or after `from`: the index of its first dash.
+    fn find(&mut self, data: &[u8], from: usize, boundary: &[u8]) -> Option<usize> {
+        if boundary.is_empty() || from >= data.len() {
+            return None;
+        }
+        let search = self.searches.entry(boundary.to_vec()).or_insert_with(|| Search {
+            finder: memchr::memmem::Finder::new(&[b"--", boundary].concat()).into_owned(),
+            from: usize::MAX,
+            found: None,
+        });
+        // A search from no later than `from` whose answer is not before it holds for `from`.
+        if search.from <= from && search.found.is_none_or(|f| f >= from) {
+            return search.found;
+        }
+        if self.budget == 0 {
+            self.exhausted = true;
+            return None;
+        }
+        let found = search.finder.find(&data[from..]).map(|i| from + i);
+        let crossed = found.map_or(data.len(), |f| f + search.finder.needle().len()) - from;
+        self.budget = self.budget.saturating_sub(crossed);
+        search.from = from;
+        search.found = found;
+        found
+    }
 }
 
 /// Where the line before `dash` ends (its CR, or its LF when there is no CR), looking no
@@ -168,8 +213,13 @@ fn seek(stream: &mut MessageStream<'_>, to: usize) {
 
 /// Skips past the next `--boundary` (mail-parser's `seek_next_part`); false, not moving,
 /// when there is none.
-fn skip_to_next_part(stream: &mut MessageStream<'_>, data: &[u8], boundary: &[u8]) -> bool {
-    match find_delimiter(data, stream.offset(), boundary) {
+fn skip_to_next_part(
+    stream: &mut MessageStream<'_>,
+    data: &[u8],
+    boundary: &[u8],
+    delimiters: &mut Delimiters,
+) -> bool {
+    match delimiters.find(data, stream.offset(), boundary) {
         Some(dash) => {
             seek(stream, dash + 2 + boundary.len());
             true
@@ -181,13 +231,18 @@ fn skip_to_next_part(stream: &mut MessageStream<'_>, data: &[u8], boundary: &[u8
 /// A leaf body from the stream's position: its end offset, leaving the stream after the
 /// boundary that ends it (mail-parser's `mime_part`). `None`, not moving, when a boundary was
 /// expected and never comes; with no boundary the body runs to the end.
-fn leaf_end(stream: &mut MessageStream<'_>, data: &[u8], boundary: &[u8]) -> Option<usize> {
+fn leaf_end(
+    stream: &mut MessageStream<'_>,
+    data: &[u8],
+    boundary: &[u8],
+    delimiters: &mut Delimiters,
+) -> Option<usize> {
     let start = stream.offset();
     if boundary.is_empty() {
         seek(stream, data.len());
         return Some(data.len());
     }
-    let dash = find_delimiter(data, start, boundary)?;
+    let dash = delimiters.find(data, start, boundary)?;
     // The body ends where the boundary's line begins; a boundary in the middle of a line
     // ends it right there.
     let end =
@@ -198,9 +253,14 @@ fn leaf_end(stream: &mut MessageStream<'_>, data: &[u8], boundary: &[u8]) -> Opt
 
 /// After a nested multipart closes: the start of the line of the enclosing boundary's next
 /// occurrence, leaving the stream after it (mail-parser's `seek_next_part_offset`).
-fn next_part_offset(stream: &mut MessageStream<'_>, data: &[u8], boundary: &[u8]) -> Option<usize> {
+fn next_part_offset(
+    stream: &mut MessageStream<'_>,
+    data: &[u8],
+    boundary: &[u8],
+    delimiters: &mut Delimiters,
+) -> Option<usize> {
     let start = stream.offset();
-    let dash = find_delimiter(data, start, boundary)?;
+    let dash = delimiters.find(data, start, boundary)?;
     let end = line_end_before(data, start, dash);
     seek(stream, dash + 2 + boundary.len());
     Some(end)
@@ -214,6 +274,7 @@ pub(super) fn split<'x>(parser: &MessageParser, data: &'x [u8]) -> Option<Tree<'
     let mut state = State::top();
     let mut stack: Vec<(State, Option<Tree<'x>>)> = Vec::with_capacity(4);
     let mut headers: Vec<Header<'x>> = Vec::new();
+    let mut delimiters = Delimiters::new(data.len());
 
     'outer: loop {
         state.offset_header = stream.offset();
@@ -227,7 +288,7 @@ pub(super) fn split<'x>(parser: &MessageParser, data: &'x [u8]) -> Option<Tree<'
         let (is_multipart, mut kind) = kind_of(content_type, state.kind);
 
         if is_multipart && let Some(boundary) = content_type.and_then(|ct| ct.attribute("boundary")) {
-            if skip_to_next_part(&mut stream, data, boundary.as_bytes()) {
+            if skip_to_next_part(&mut stream, data, boundary.as_bytes(), &mut delimiters) {
                 let inner = State {
                     kind,
                     boundary: Some(boundary.as_bytes().to_vec()),
@@ -258,7 +319,7 @@ pub(super) fn split<'x>(parser: &MessageParser, data: &'x [u8]) -> Option<Tree<'
         }
 
         let boundary = state.boundary.as_deref().unwrap_or(b"");
-        let end = match leaf_end(&mut stream, data, boundary) {
+        let end = match leaf_end(&mut stream, data, boundary, &mut delimiters) {
             Some(end) => end,
             None => {
                 // The boundary never comes: the part runs to the end, and the enclosing
@@ -318,7 +379,7 @@ pub(super) fn split<'x>(parser: &MessageParser, data: &'x [u8]) -> Option<Tree<'
             if let Some((outer_state, _)) = stack.pop() {
                 state = outer_state;
                 if let Some(b) = &state.boundary {
-                    end = next_part_offset(&mut stream, data, b);
+                    end = next_part_offset(&mut stream, data, b, &mut delimiters);
                 }
             }
             let part = &mut tree.parts[part_id];
@@ -360,6 +421,7 @@ pub(super) fn split<'x>(parser: &MessageParser, data: &'x [u8]) -> Option<Tree<'
         state = outer_state;
     }
 
+    tree.searches_exhausted = delimiters.exhausted;
     if let Some(first) = tree.parts.first_mut() {
         first.offset_end = data.len() as u32;
         Some(tree)

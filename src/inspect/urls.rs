@@ -31,21 +31,29 @@ pub(super) fn find_urls(text: &str) -> impl Iterator<Item = &str> {
 
 /// Drops sentence punctuation after a URL, and a closing parenthesis that has
 /// no opening one inside the URL ("(see https://x.example/a)").
-fn trim_trailing(mut url: &str) -> &str {
-    loop {
-        let Some(last) = url.chars().last() else {
-            return url;
-        };
+///
+/// Linear: the parentheses are counted once, and the counts follow each
+/// character dropped (only `)` among them changes a count), so a URL followed
+/// by a long run of `)` costs one pass, not one count per character.
+fn trim_trailing(url: &str) -> &str {
+    let opening = memchr::memchr_iter(b'(', url.as_bytes()).count();
+    let mut closing = memchr::memchr_iter(b')', url.as_bytes()).count();
+    let mut end = url.len();
+    while let Some(last) = url[..end].chars().next_back() {
         let drop = match last {
             '.' | ',' | ';' | ':' | '!' | '?' | '*' => true,
-            ')' => url.matches('(').count() < url.matches(')').count(),
+            ')' => opening < closing,
             _ => false,
         };
         if !drop {
-            return url;
+            break;
         }
-        url = &url[..url.len() - last.len_utf8()];
+        if last == ')' {
+            closing -= 1;
+        }
+        end -= last.len_utf8();
     }
+    &url[..end]
 }
 
 #[cfg(test)]
@@ -70,6 +78,13 @@ mod tests {
             urls("HTTPS://A.EXAMPLE hxxp://bad.example/x"),
             ["HTTPS://A.EXAMPLE", "hxxp://bad.example/x"]
         );
+    }
+
+    #[test]
+    fn unbalanced_closing_parentheses_are_trimmed_in_one_pass() {
+        let text = format!("see http://example.com/a(b){} and more", ")".repeat(100_000));
+        assert_eq!(urls(&text), ["http://example.com/a(b)"]);
+        assert_eq!(urls("x http://e.example/((a))).)"), ["http://e.example/((a))"]);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::coverage::{Anomaly, Reason, Uninspectable};
+use super::deadline::{Deadline, Stage};
 use super::limits::Limits;
 use super::target::{Target, TargetKind};
 
@@ -157,10 +158,17 @@ fn hex(bytes: &[u8]) -> String {
 /// Walks raw message bytes (header block + body, CRLF or LF line ends) into
 /// inspection targets, the list of what could not be inspected, and
 /// anomalies. Never fails and never panics: whatever goes wrong becomes an
-/// `Uninspectable` entry and the raw bytes are scanned instead.
+/// `Uninspectable` entry and the raw bytes are scanned instead. No deadline:
+/// for tools and tests; the engine uses [`walk_until`].
 pub fn walk<'a>(raw: &'a [u8], limits: &Limits) -> Walk<'a> {
+    walk_until(raw, limits, Deadline::never())
+}
+
+/// [`walk`] inside a deadline: past it, the part being walked is recorded
+/// `scan-timeout` (with those after it) and the walk returns what it has.
+pub fn walk_until<'a>(raw: &'a [u8], limits: &Limits, deadline: Deadline) -> Walk<'a> {
     let result = catch_unwind(AssertUnwindSafe(|| {
-        let mut walker = Walker::new(raw, limits);
+        let mut walker = Walker::new(raw, limits, deadline);
         walker.walk_top(raw);
         walker.out
     }));
@@ -168,7 +176,7 @@ pub fn walk<'a>(raw: &'a [u8], limits: &Limits) -> Walk<'a> {
         Ok(walk) => walk,
         Err(_) => {
             // Last resort: a bug in the walk must not become a bypass.
-            let mut walker = Walker::new(raw, limits);
+            let mut walker = Walker::new(raw, limits, deadline);
             walker.anomaly("walk-panic", "0", "the MIME walk failed unexpectedly".to_string());
             walker.record(
                 Reason::ParseError,
@@ -283,10 +291,12 @@ pub(super) struct Walker<'a, 'l> {
     urls_exhausted: bool,
     pub members: u32,
     pub members_exhausted: bool,
+    deadline: Deadline,
+    timed_out: bool,
 }
 
 impl<'a, 'l> Walker<'a, 'l> {
-    pub fn new(raw: &[u8], limits: &'l Limits) -> Self {
+    pub fn new(raw: &[u8], limits: &'l Limits, deadline: Deadline) -> Self {
         let crlf = uses_crlf(raw);
         Walker {
             limits,
@@ -300,7 +310,30 @@ impl<'a, 'l> Walker<'a, 'l> {
             urls_exhausted: false,
             members: 0,
             members_exhausted: false,
+            deadline,
+            timed_out: false,
         }
+    }
+
+    /// Whether the message's deadline has passed, asked by `stage` before a unit of work on
+    /// `path`. The first time it has, `scan-timeout` is recorded there for this part and
+    /// everything after it; from then on every unit of work is skipped.
+    pub fn out_of_time(&mut self, stage: Stage, path: &str) -> bool {
+        if self.timed_out {
+            return true;
+        }
+        if self.deadline.passed(stage) {
+            self.timed_out = true;
+            self.record(
+                Reason::ScanTimeout,
+                path,
+                format!(
+                    "inspect.scan_timeout passed during {stage}; this part and those after it were not (fully) inspected"
+                ),
+            );
+            return true;
+        }
+        false
     }
 
     pub fn record(&mut self, reason: Reason, path: &str, detail: String) {

@@ -10,10 +10,11 @@
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::hit::{Engine, Hit, snippet};
 use super::target::Target;
+use super::{Deadline, Stage};
 use crate::rules::yara::YaraRules;
 
 /// The transport and client facts every scan sees.
@@ -71,24 +72,31 @@ fn forget_scanner() {
     });
 }
 
+/// The timeout of a scan without a deadline (tools and benchmarks): a scan still ends.
+const NO_DEADLINE: Duration = Duration::from_secs(60);
+
 /// Scans every target YARA looks at. Targets not reached before `deadline`, and scans that
 /// time out or fail, come back as [`Unfinished`].
 pub fn scan(
     yara: &YaraRules,
     targets: &[Target<'_>],
     ctx: &ScanContext,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> (Vec<Hit>, Vec<Unfinished>) {
     let mut hits = Vec::new();
     let mut unfinished = Vec::new();
+    let mut late = false;
     for t in targets {
         let Some(part_kind) = t.kind.yara_part_kind() else { continue };
-        let now = Instant::now();
-        if now >= deadline {
+        late = late || deadline.passed(Stage::Yara);
+        if late {
             unfinished.push(Unfinished { part_path: t.part_path.clone(), why: "scan-timeout" });
             continue;
         }
-        let secs = (deadline - now).as_secs_f64().ceil().max(2.0) as u64;
+        // yara-x times out in whole seconds, 1–2 s after the timeout given (see `deadline`):
+        // at least 2 s, or the scan could be stopped before it began.
+        let left = deadline.remaining().unwrap_or(NO_DEADLINE);
+        let secs = left.as_secs_f64().ceil().max(2.0) as u64;
         let result = catch_unwind(AssertUnwindSafe(|| {
             with_scanner(&yara.rules, |scanner| {
                 scan_one(scanner, yara, t, part_kind, ctx, Duration::from_secs(secs))
@@ -191,8 +199,8 @@ mod tests {
         }
     }
 
-    fn far() -> Instant {
-        Instant::now() + Duration::from_secs(30)
+    fn far() -> Deadline {
+        Deadline::after(Duration::from_secs(30))
     }
 
     #[test]
@@ -232,7 +240,8 @@ mod tests {
     fn past_the_deadline_parts_are_unfinished_not_skipped_silently() {
         let y = rules("rule a { condition: true }");
         let t = [target(TargetKind::Attachment, "1", b"x", None), target(TargetKind::Text, "2", b"y", None)];
-        let (hits, unfinished) = scan(&y, &t, &ScanContext::default(), Instant::now());
+        let (hits, unfinished) =
+            scan(&y, &t, &ScanContext::default(), Deadline::at(std::time::Instant::now()));
         assert!(hits.is_empty());
         assert_eq!(
             unfinished,
