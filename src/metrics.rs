@@ -145,9 +145,29 @@ impl Metrics {
 /// Serves `GET /metrics` (and `GET /health`) on `listener` until the task is dropped. Each
 /// request must arrive within 5 s and fit in 8 KiB; anything else is answered 404 or closed.
 pub async fn serve(listener: TcpListener) {
+    serve_at_most(listener, MAX_CONNECTIONS).await;
+}
+
+/// Scrapes served at once; more wait in the listen backlog (a scraper needs one or two).
+const MAX_CONNECTIONS: usize = 16;
+
+async fn serve_at_most(listener: TcpListener, max: usize) {
+    let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(max));
+    let mut backoff = crate::server::listen::AcceptBackoff::default();
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else { continue };
+        let Ok(permit) = std::sync::Arc::clone(&limit).acquire_owned().await else { return };
+        let mut stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff.succeeded();
+                stream
+            }
+            Err(e) => {
+                backoff.failed(&e, "metrics").await;
+                continue;
+            }
+        };
         tokio::spawn(async move {
+            let _permit = permit;
             let mut buf = vec![0u8; 8192];
             let mut len = 0;
             let read = tokio::time::timeout(Duration::from_secs(5), async {
@@ -203,5 +223,26 @@ mod tests {
         assert!(text.contains("inspect_milter_ruleset{ruleset=\"def456\"} 1"), "{text}");
         assert!(text.contains("inspect_milter_ruleset{ruleset=\"abc123\"} 0"), "{text}");
         assert!(text.contains("inspect_milter_rules_loaded 9"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_cap_wait_until_one_ends() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve_at_most(listener, 2));
+        // Two connections that say nothing hold both places.
+        let idle1 = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let idle2 = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        third.write_all(b"GET /health HTTP/1.0\r\n\r\n").await.unwrap();
+        let mut reply = Vec::new();
+        let waited = tokio::time::timeout(Duration::from_millis(300), third.read_to_end(&mut reply)).await;
+        assert!(waited.is_err(), "answered past the cap: {:?}", String::from_utf8_lossy(&reply));
+        drop(idle1);
+        drop(idle2);
+        tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut reply)).await.unwrap().unwrap();
+        assert!(String::from_utf8_lossy(&reply).contains("200 OK"), "{}", String::from_utf8_lossy(&reply));
     }
 }

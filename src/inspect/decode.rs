@@ -119,15 +119,21 @@ fn base64_decode_batched(body: &[u8], cap: usize, batch: usize) -> Decoded<'stat
     let mut scratch = Vec::new();
     while index < body.len() {
         if count == 0 && index >= no_line_path_before {
+            // Lines gathered for a batch the fast path refused go the slow way, all of them:
+            // gathering them again for every line would cost the batch size per line.
+            let mut refused_end = 0;
             loop {
-                let taken = decode_lines(&body[index..], &mut out, cap, &mut scratch, batch);
-                if taken == 0 {
-                    break;
+                let (taken, gathered) = decode_lines(&body[index..], &mut out, cap, &mut scratch, batch);
+                if taken < gathered {
+                    refused_end = index + gathered;
                 }
                 index += taken;
+                if taken == 0 || taken < gathered {
+                    break;
+                }
             }
-            no_line_path_before =
-                memchr::memchr(b'\n', &body[index..]).map_or(body.len(), |nl| index + nl + 1);
+            let line_end = memchr::memchr(b'\n', &body[index..]).map_or(body.len(), |nl| index + nl + 1);
+            no_line_path_before = line_end.max(refused_end);
             if index >= body.len() {
                 break;
             }
@@ -236,8 +242,14 @@ fn decode_line(rest: &[u8], out: &mut Vec<u8>, cap: usize) -> Option<usize> {
 
 /// Decodes as many lines at the start of `rest` as [`decode_line`] would one after the
 /// other, gathering up to `batch` characters for each SIMD call. Returns the bytes consumed
-/// (0 when the first line is not for the fast path).
-fn decode_lines(rest: &[u8], out: &mut Vec<u8>, cap: usize, scratch: &mut Vec<u8>, batch: usize) -> usize {
+/// (0 when the first line is not for the fast path) and the bytes gathered for the batch.
+fn decode_lines(
+    rest: &[u8],
+    out: &mut Vec<u8>,
+    cap: usize,
+    scratch: &mut Vec<u8>,
+    batch: usize,
+) -> (usize, usize) {
     scratch.clear();
     let mut consumed = 0;
     while scratch.len() < batch
@@ -247,7 +259,7 @@ fn decode_lines(rest: &[u8], out: &mut Vec<u8>, cap: usize, scratch: &mut Vec<u8
         consumed += taken;
     }
     if scratch.is_empty() || decode_simd(scratch, out) {
-        return consumed;
+        return (consumed, consumed);
     }
     // A character outside the alphabet somewhere: line by line, up to the line that has it.
     let mut done = 0;
@@ -256,7 +268,7 @@ fn decode_lines(rest: &[u8], out: &mut Vec<u8>, cap: usize, scratch: &mut Vec<u8
     {
         done += taken;
     }
-    done
+    (done, consumed)
 }
 
 fn flush_partial(out: &mut Vec<u8>, acc: u32, count: u8, cap: usize) {

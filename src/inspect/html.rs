@@ -73,7 +73,9 @@ const URL_ATTRS: &[(&str, &str)] = &[
     ("meta", "content"),
 ];
 
-pub(super) fn scan(html: &str) -> HtmlScan {
+/// Text and links of an HTML document: one forward pass. At most `max_links` links are kept
+/// (the walk takes no more URL targets than that); the text is taken whole.
+pub(super) fn scan(html: &str, max_links: usize) -> HtmlScan {
     let mut out = HtmlScan::default();
     let mut text = TextBuilder::default();
     let bytes = html.as_bytes();
@@ -145,6 +147,12 @@ pub(super) fn scan(html: &str) -> HtmlScan {
                 value.trim().to_string()
             };
             if url.is_empty() || is_internal_reference(&url) {
+                continue;
+            }
+            if out.links.len() >= max_links {
+                if let Some((index, start)) = open_anchor.take() {
+                    out.links[index].text = Some(anchor_text(&text.buf[start..]));
+                }
                 continue;
             }
             let url = truncate_chars(&url, MAX_URL);
@@ -483,7 +491,7 @@ mod tests {
     fn text_is_extracted_without_tags_scripts_or_styles() {
         let html = "<html><head><style>p{color:red}</style><script>var a='<p>x</p>';</script></head>\
                     <body><p>Hello&nbsp;<b>world</b> &amp; you</p><!-- hidden --><div>Next</div></body></html>";
-        let scan = scan(html);
+        let scan = scan(html, usize::MAX);
         // No-break spaces read as spaces; a paragraph break as a blank line.
         assert_eq!(scan.text, "Hello world & you\n\nNext");
     }
@@ -491,7 +499,7 @@ mod tests {
     #[test]
     fn anchors_keep_their_link_text() {
         let html = r#"<a href="https://evil.example/login?a=1&amp;b=2">https://bank.example</a> and <a href='x'>second <i>one</i></a>"#;
-        let scan = scan(html);
+        let scan = scan(html, usize::MAX);
         assert_eq!(
             scan.links,
             vec![
@@ -508,7 +516,7 @@ mod tests {
     fn image_form_and_refresh_urls_are_links_without_text() {
         let html = r#"<img src=http://t.example/p.gif><form action="https://f.example/post"></form>
             <meta http-equiv="refresh" content="0; URL='https://r.example/'"><img src="cid:logo">"#;
-        let urls: Vec<_> = scan(html).links.into_iter().map(|l| (l.url, l.text)).collect();
+        let urls: Vec<_> = scan(html, usize::MAX).links.into_iter().map(|l| (l.url, l.text)).collect();
         assert_eq!(
             urls,
             vec![
@@ -540,8 +548,17 @@ mod tests {
             "<script>",
             "<p/ / />t",
         ] {
-            let _ = scan(html);
+            let _ = scan(html, usize::MAX);
         }
-        assert_eq!(scan("a < b and 1<2").text, "a < b and 1<2");
+        assert_eq!(scan("a < b and 1<2", usize::MAX).text, "a < b and 1<2");
+    }
+
+    #[test]
+    fn links_stop_at_the_cap_and_the_text_does_not() {
+        let html = "<a href=\"http://a.example/\">one</a><a href=\"http://b.example/\">two</a><img src=\"http://c.example/i\">three";
+        let capped = scan(html, 1);
+        assert_eq!(capped.links.len(), 1);
+        assert_eq!(capped.links[0].text.as_deref(), Some("one"));
+        assert!(capped.text.contains("three"), "{}", capped.text);
     }
 }

@@ -179,15 +179,16 @@ fn is_digest(part: &TreePart<'_>) -> bool {
 /// back from the parser as a (garbled) nested message or, when the parser
 /// gave up on it, as text running to the end of the buffer.
 fn encoded_message_fix(message: &Tree<'_>, bytes: &[u8]) -> Option<Vec<usize>> {
-    let mut stack: Vec<(&Tree<'_>, usize, Option<usize>)> = vec![(message, 0, None)];
+    // (tree, part, parent part, whether the parent is a digest: judged once per parent, not
+    // once per child, as its header list can be long).
+    let mut stack: Vec<(&Tree<'_>, usize, Option<usize>, bool)> = vec![(message, 0, None, false)];
     let mut seen = HashSet::new();
-    while let Some((msg, id, parent)) = stack.pop() {
+    while let Some((msg, id, parent, in_digest)) = stack.pop() {
         let part = msg.parts.get(id)?;
         if !seen.insert((msg as *const Tree<'_> as usize, id)) {
             continue;
         }
         let parent_part = parent.and_then(|p| msg.parts.get(p));
-        let in_digest = parent_part.is_some_and(is_digest);
         if parser_sees_message(part, in_digest) {
             let encoded = last_header_range(part, &HeaderName::ContentTransferEncoding)
                 .and_then(|(s, e)| bytes.get(s..e))
@@ -214,11 +215,12 @@ fn encoded_message_fix(message: &Tree<'_>, bytes: &[u8]) -> Option<Vec<usize>> {
         }
         match &part.body {
             Body::Multipart(children) => {
+                let digest = is_digest(part);
                 for &child in children.iter().rev() {
-                    stack.push((msg, child as usize, Some(id)));
+                    stack.push((msg, child as usize, Some(id), digest));
                 }
             }
-            Body::Message(inner) => stack.push((inner, 0, None)),
+            Body::Message(inner) => stack.push((inner, 0, None, false)),
             _ => {}
         }
     }
@@ -553,6 +555,9 @@ impl<'a> Walker<'a, '_> {
             );
         }
         for field in block.fields.iter().take(MAX_HEADER_TARGETS) {
+            if self.out_of_time(Stage::Mime, &place.path) {
+                break;
+            }
             let value = field.decoded_value();
             if field.is("Subject") {
                 let subject = self.target(TargetKind::Subject, place, value.clone().into_bytes().into());
@@ -791,6 +796,9 @@ impl<'a> Walker<'a, '_> {
                     );
                 }
                 let data = decoded.data.into_owned();
+                // The decoded copy lives through the nested walk: it counts like any decoded
+                // part, so twenty nested encodings cannot hold twenty copies unaccounted.
+                self.charge(data.len());
                 self.walk_message(Buf::Local(&data), path, place.depth, leaf.nesting + 1, place.in_archive);
             }
             _ => {
@@ -866,7 +874,9 @@ impl<'a> Walker<'a, '_> {
         let mut seen: HashSet<String> = HashSet::new();
         if is_html {
             // The raw HTML is a target whatever happens next.
-            let scan = (!self.out_of_time(Stage::Html, path)).then(|| html::scan(&lossy_text(&text_bytes)));
+            let max_links = self.urls_left().saturating_add(1);
+            let scan = (!self.out_of_time(Stage::Html, path))
+                .then(|| html::scan(&lossy_text(&text_bytes), max_links));
             let html_target = self.target(TargetKind::Html, place, text_bytes);
             self.out.targets.push(html_target);
             let Some(scan) = scan else { return };
@@ -890,13 +900,22 @@ impl<'a> Walker<'a, '_> {
         } else {
             // The text is UTF-8 already (see `to_utf8`), so this borrows; the URLs are cut
             // out before the bytes move into their target.
+            // Distinct URLs, no more than the message may still take (and one more, so the
+            // limit is recorded): a text of millions of URLs costs no more than its scan.
+            let room = self.urls_left().saturating_add(1);
             let mut urls: Vec<String> = Vec::new();
-            for url in find_urls(&lossy_text(&text_bytes)) {
-                if self.out_of_time(Stage::Urls, path) {
+            let mut distinct: HashSet<&str> = HashSet::new();
+            let text = lossy_text(&text_bytes);
+            for url in find_urls(&text) {
+                if urls.len() >= room || self.out_of_time(Stage::Urls, path) {
                     break;
                 }
-                urls.push(url.to_string());
+                if distinct.insert(url) {
+                    urls.push(url.to_string());
+                }
             }
+            drop(distinct);
+            drop(text);
             let target = self.target(TargetKind::Text, place, text_bytes);
             self.out.targets.push(target);
             for url in &urls {

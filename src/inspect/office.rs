@@ -25,6 +25,9 @@ pub(super) const DEFAULT_PASSWORD: &str = "VelvetSweatshop";
 /// a file asking for more is not checked (and counts as encrypted).
 const MAX_SPIN_COUNT: u32 = 1_000_000;
 
+/// Hash rounds of ECMA-376 standard encryption's key derivation.
+const STANDARD_SPIN: u64 = 50_000;
+
 /// Whether an Office file needs a password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum OfficeSecurity {
@@ -39,13 +42,20 @@ pub(super) enum OfficeSecurity {
     },
 }
 
-/// Checks a compound file; `cap` bounds the decrypted package size.
-pub(super) fn check(bytes: &[u8], cap: usize) -> OfficeSecurity {
+/// Hash rounds of password key derivation one message may spend: five files at Office's own
+/// 100 000, or ten of the older standard encryption's 50 000. Each file's rounds are
+/// charged before they are spent; a file that would go past the budget is not checked and
+/// counts as encrypted (the safe side: it needs a password we did not try).
+pub(super) const KDF_BUDGET: u64 = 500_000;
+
+/// Checks a compound file; `cap` bounds the decrypted package size, `budget` the key
+/// derivation rounds left to the message (see [`KDF_BUDGET`]).
+pub(super) fn check(bytes: &[u8], cap: usize, budget: &mut u64) -> OfficeSecurity {
     let Some(cfb) = Cfb::open(bytes) else {
         return OfficeSecurity::Plain;
     };
     if cfb.has_stream("EncryptionInfo") && cfb.has_stream("EncryptedPackage") {
-        return check_ooxml(&cfb, cap);
+        return check_ooxml(&cfb, cap, budget);
     }
     if let Some(word) = cfb.stream("WordDocument", 64)
         && u16_at(&word, 0) == Some(0xa5ec)
@@ -83,11 +93,26 @@ fn utf16le(s: &str) -> Vec<u8> {
     s.encode_utf16().flat_map(u16::to_le_bytes).collect()
 }
 
-fn check_ooxml(cfb: &Cfb<'_>, cap: usize) -> OfficeSecurity {
+fn check_ooxml(cfb: &Cfb<'_>, cap: usize, budget: &mut u64) -> OfficeSecurity {
     let Some(info) = cfb.stream("EncryptionInfo", 1 << 20) else {
         return OfficeSecurity::Encrypted("encrypted Office document".to_string());
     };
     let (major, minor) = (u16_at(&info, 0).unwrap_or(0), u16_at(&info, 2).unwrap_or(0));
+    let rounds = match (major, minor) {
+        (4, 4) => std::str::from_utf8(&info[8.min(info.len())..])
+            .ok()
+            .and_then(|xml| xml_attr(xml, "encryptedKey", "spinCount"))
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0),
+        (2..=4, 2) => STANDARD_SPIN,
+        _ => 0,
+    };
+    if rounds > *budget {
+        return OfficeSecurity::Encrypted(format!(
+            "encrypted Office document; the default password was not tried (the message's {KDF_BUDGET} rounds of key derivation are spent)"
+        ));
+    }
+    *budget -= rounds;
     let (kind, key) = match (major, minor) {
         (4, 4) => ("agile", agile_key(&info[8.min(info.len())..], DEFAULT_PASSWORD)),
         (2..=4, 2) => ("standard", standard_key(&info, DEFAULT_PASSWORD)),
@@ -289,7 +314,7 @@ fn standard_key(info: &[u8], password: &str) -> Option<PackageKey> {
     let encrypted_hash = verifier.get(24 + salt_size..56 + salt_size)?;
 
     let mut h = HashAlg::Sha1.hash(&[salt, &utf16le(password)]);
-    for i in 0..50_000u32 {
+    for i in 0..STANDARD_SPIN as u32 {
         h = HashAlg::Sha1.hash(&[&i.to_le_bytes(), &h]);
     }
     let h_final = HashAlg::Sha1.hash(&[&h, &0u32.to_le_bytes()]);
@@ -503,7 +528,10 @@ mod tests {
     fn plain_compound_file_is_not_encrypted() {
         let mut word = vec![0u8; 64];
         word[..2].copy_from_slice(&0xa5ecu16.to_le_bytes());
-        assert_eq!(check(&testcfb::build(&[("WordDocument", &word)]), 1 << 20), OfficeSecurity::Plain);
+        assert_eq!(
+            check(&testcfb::build(&[("WordDocument", &word)]), 1 << 20, &mut { KDF_BUDGET }),
+            OfficeSecurity::Plain
+        );
     }
 
     #[test]
@@ -512,7 +540,7 @@ mod tests {
         word[..2].copy_from_slice(&0xa5ecu16.to_le_bytes());
         word[0x0a..0x0c].copy_from_slice(&0x0100u16.to_le_bytes());
         assert!(matches!(
-            check(&testcfb::build(&[("WordDocument", &word)]), 1 << 20),
+            check(&testcfb::build(&[("WordDocument", &word)]), 1 << 20, &mut { KDF_BUDGET }),
             OfficeSecurity::Encrypted(_)
         ));
     }
@@ -581,5 +609,21 @@ mod tests {
         assert_eq!(xml_attr(xml, "keyData", "saltValue").as_deref(), Some("AAA="));
         assert_eq!(xml_attr(xml, "encryptedKey", "spinCount").as_deref(), Some("100000"));
         assert_eq!(xml_attr(xml, "encryptedKey", "saltValue"), None);
+    }
+
+    #[test]
+    fn key_derivation_is_charged_to_the_message_budget() {
+        // Standard encryption (version 4.2); the header is junk, so the password check fails.
+        let mut info = vec![4, 0, 2, 0, 0, 0, 0, 0];
+        info.extend_from_slice(&[0; 64]);
+        let file = testcfb::build(&[("EncryptionInfo", &info), ("EncryptedPackage", &[0; 64])]);
+        let mut budget = KDF_BUDGET;
+        let tried = check(&file, 1 << 20, &mut budget);
+        assert!(matches!(&tried, OfficeSecurity::Encrypted(d) if !d.contains("not tried")), "{tried:?}");
+        assert_eq!(budget, KDF_BUDGET - STANDARD_SPIN);
+        let mut spent = STANDARD_SPIN - 1;
+        let skipped = check(&file, 1 << 20, &mut spent);
+        assert!(matches!(&skipped, OfficeSecurity::Encrypted(d) if d.contains("not tried")), "{skipped:?}");
+        assert_eq!(spent, STANDARD_SPIN - 1);
     }
 }

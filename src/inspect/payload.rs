@@ -28,6 +28,25 @@ pub(super) struct Declared<'d> {
     pub filename: Option<&'d str>,
 }
 
+/// Longest piece of a member's name put in its part path. Names can be 64 KiB, and nested
+/// members repeat their parents' paths: a few long names would make every path, log line
+/// and report of a thousand members megabytes long. The whole name stays the member's
+/// `filename` (and `attachment.name` target).
+const MAX_NAME_IN_PATH: usize = 256;
+
+/// `PATH!name`, the name cut at [`MAX_NAME_IN_PATH`] bytes (at a character boundary) and
+/// then told apart by the member's index: `PATH!aaaa…#12`.
+fn member_path(path: &str, name: &str, index: usize) -> String {
+    if name.len() <= MAX_NAME_IN_PATH {
+        return format!("{path}!{name}");
+    }
+    let mut end = MAX_NAME_IN_PATH;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{path}!{}…#{}", &name[..end], index + 1)
+}
+
 /// Members smaller than this are never treated as bombs whatever their
 /// ratio: a kilobyte of zeros compresses a thousandfold and is harmless;
 /// bombs need output in the megabytes to hurt.
@@ -145,7 +164,21 @@ impl<'a> Walker<'a, '_> {
 
     fn office(&mut self, bytes: &[u8], place: &Place) {
         let path = place.path.as_str();
-        match office::check(bytes, self.part_cap()) {
+        // Packages decrypted from packages: an onion of default-password layers nests as
+        // deep as archives do and stops where they stop.
+        if place.archive_depth >= self.limits.max_archive_depth {
+            self.record(
+                Reason::OverDepth,
+                path,
+                format!(
+                    "Office document nested deeper than max_archive_depth ({}); not opened",
+                    self.limits.max_archive_depth
+                ),
+            );
+            return;
+        }
+        let cap = self.part_cap();
+        match office::check(bytes, cap, &mut self.kdf_budget) {
             OfficeSecurity::Plain => {}
             OfficeSecurity::Encrypted(detail) => self.record(Reason::EncryptedOffice, path, detail),
             OfficeSecurity::DefaultPassword { detail, package } => {
@@ -244,7 +277,7 @@ impl<'a> Walker<'a, '_> {
         let mut spans: BTreeMap<usize, usize> = BTreeMap::new();
         let total = dir.entries.len();
         for (index, entry) in dir.entries.iter().enumerate() {
-            let member_path = format!("{path}!{}", entry.name);
+            let member_path = member_path(path, &entry.name, index);
             if self.out_of_time(Stage::Archive, &member_path) || !self.admit_member(&member_path) {
                 return;
             }

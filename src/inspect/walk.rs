@@ -4,6 +4,7 @@
 //! `payload` opens what attachments contain.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -247,13 +248,12 @@ pub(super) fn clamp(range: Range<usize>, len: usize) -> Range<usize> {
     range.start.min(end)..end
 }
 
-/// Whether `ancestor` is a proper ancestor of `path` in the part tree.
-pub(super) fn is_ancestor(ancestor: &str, path: &str) -> bool {
-    if ancestor == path {
-        return false;
-    }
-    ancestor == "0"
-        || path.strip_prefix(ancestor).is_some_and(|rest| rest.starts_with('.') || rest.starts_with('!'))
+/// The proper ancestors of `path` in the part tree: `0` (of every other path) and its
+/// prefixes ending before a `.` or `!`.
+pub(super) fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let top = (path != "0").then_some("0");
+    top.into_iter()
+        .chain(path.char_indices().filter(|&(_, c)| matches!(c, '.' | '!')).map(move |(i, _)| &path[..i]))
 }
 
 /// Path of child `index` (1-based) of the node at `path`; the top-level
@@ -293,6 +293,12 @@ pub(super) struct Walker<'a, 'l> {
     pub members_exhausted: bool,
     deadline: Deadline,
     timed_out: bool,
+    /// What `out.uninspectable` holds, for duplicate checks.
+    recorded: HashSet<(Reason, String, String)>,
+    /// Parts recorded as end-to-end encrypted.
+    encrypted: HashSet<(Reason, String)>,
+    /// Password key-derivation rounds the message may still spend (Office files).
+    pub kdf_budget: u64,
 }
 
 impl<'a, 'l> Walker<'a, 'l> {
@@ -312,6 +318,9 @@ impl<'a, 'l> Walker<'a, 'l> {
             members_exhausted: false,
             deadline,
             timed_out: false,
+            recorded: HashSet::new(),
+            encrypted: HashSet::new(),
+            kdf_budget: super::office::KDF_BUDGET,
         }
     }
 
@@ -336,21 +345,20 @@ impl<'a, 'l> Walker<'a, 'l> {
         false
     }
 
+    /// Records `path` as uninspected. Duplicates and end-to-end encryption inside what is
+    /// already recorded as such are dropped by set look-ups (the ancestors of a path are its
+    /// prefixes at `.` and `!`), so a message with thousands of entries stays linear.
     pub fn record(&mut self, reason: Reason, path: &str, detail: String) {
         // Encrypted content inside something already recorded as encrypted
         // (the ciphertext part of a PGP/MIME multipart) adds nothing.
         let end_to_end = matches!(reason, Reason::PgpEncrypted | Reason::SmimeEncrypted);
-        if end_to_end
-            && self.out.uninspectable.iter().any(|u| u.reason == reason && is_ancestor(&u.part_path, path))
-        {
-            return;
+        if end_to_end {
+            if ancestors(path).any(|a| self.encrypted.contains(&(reason, a.to_string()))) {
+                return;
+            }
+            self.encrypted.insert((reason, path.to_string()));
         }
-        let duplicate = self
-            .out
-            .uninspectable
-            .iter()
-            .any(|u| u.reason == reason && u.part_path == path && u.detail == detail);
-        if !duplicate {
+        if self.recorded.insert((reason, path.to_string(), detail.clone())) {
             self.out.uninspectable.push(Uninspectable { reason, part_path: path.to_string(), detail });
         }
     }
@@ -447,6 +455,11 @@ impl<'a, 'l> Walker<'a, 'l> {
         }
     }
 
+    /// URL targets the message may still take.
+    pub fn urls_left(&self) -> usize {
+        self.limits.max_urls.saturating_sub(self.urls) as usize
+    }
+
     /// Admits one more URL target.
     pub fn admit_url(&mut self, path: &str) -> bool {
         if self.urls >= self.limits.max_urls {
@@ -527,11 +540,10 @@ mod tests {
 
     #[test]
     fn ancestry_follows_path_separators() {
-        assert!(is_ancestor("0", "1.2"));
-        assert!(is_ancestor("1", "1.2"));
-        assert!(is_ancestor("1.2", "1.2!a.zip"));
-        assert!(!is_ancestor("1", "12"));
-        assert!(!is_ancestor("1.2", "1.2"));
+        assert_eq!(ancestors("1.2").collect::<Vec<_>>(), ["0", "1"]);
+        assert_eq!(ancestors("1.2!a").collect::<Vec<_>>(), ["0", "1", "1.2"]);
+        assert_eq!(ancestors("12").collect::<Vec<_>>(), ["0"]);
+        assert_eq!(ancestors("0").count(), 0);
     }
 
     #[test]

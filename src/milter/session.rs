@@ -11,6 +11,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// Most bytes of message buffer prepared from a MAIL command's `SIZE=` before any arrive.
+const SIZE_HINT_CAP: usize = 4 << 20;
+
 use super::command::{Command, code};
 use super::envelope::{Auth, Client, Envelope, Tls, macro_name, strip_brackets};
 use super::negotiate::{Negotiated, action, negotiate, proto};
@@ -299,7 +302,10 @@ impl Session {
                     // Received header, CRLF in folded header lines.
                     Some(size) => {
                         let room = size.saturating_add(size / 32).saturating_add(4096);
-                        crate::memory::buffer(room.min(self.max_message))
+                        // The declaration is the client's word: at most SIZE_HINT_CAP is made
+                        // ready on it (a MAIL/RSET loop declaring 64 MB each must not make us
+                        // fault in 64 MB each time); a larger message grows the buffer.
+                        crate::memory::buffer(room.min(self.max_message).min(SIZE_HINT_CAP))
                     }
                     None => Vec::new(),
                 };

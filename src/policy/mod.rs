@@ -65,13 +65,14 @@ pub fn decide(cfg: &PolicyConfig, hits: &[Hit], uninspectable: &[Uninspectable],
             reasons.push(format!("rule {}: action {a}", h.rule));
         }
     }
+    // A part can be uninspectable for one reason in two ways (an archive member that
+    // declares too much and then inflates too far): one line says it. A set, so a message
+    // with thousands of entries costs a look-up each, not a pass over the lines so far.
+    let mut lines = std::collections::HashSet::new();
     for u in uninspectable {
         let d = cfg.for_reason(u.reason);
-        // A part can be uninspectable for one reason in two ways (an archive member that
-        // declares too much and then inflates too far): one line says it.
-        let line = format!("{} at {}: {d}", u.reason, u.part_path);
-        if d != Decision::Accept && !reasons.contains(&line) {
-            reasons.push(line);
+        if d != Decision::Accept && lines.insert((u.reason, u.part_path.as_str())) {
+            reasons.push(format!("{} at {}: {d}", u.reason, u.part_path));
         }
         decision = decision.max(d);
     }
@@ -121,10 +122,10 @@ pub fn coverage_header(report: &Report) -> String {
         return "complete".to_string();
     }
     let mut items: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for u in &report.coverage.uninspectable {
-        let item = format!("{}={}", u.reason, header_safe(&u.part_path));
-        if !items.contains(&item) {
-            items.push(item);
+        if seen.insert((u.reason, u.part_path.as_str())) {
+            items.push(format!("{}={}", u.reason, header_safe(&u.part_path)));
         }
     }
     let items: Vec<&str> = items.iter().map(String::as_str).collect();

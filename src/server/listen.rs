@@ -180,3 +180,64 @@ mod tests {
         assert_ne!(port, 0);
     }
 }
+
+/// What an accept loop does after a failed accept (out of file descriptors, out of memory):
+/// wait, doubling from 10 ms to 1 s, so the loop cannot spin a core while the condition
+/// lasts, and say so once per run of failures rather than on every try. A success starts over.
+#[derive(Debug)]
+pub struct AcceptBackoff {
+    next: std::time::Duration,
+    failing: bool,
+}
+
+impl Default for AcceptBackoff {
+    fn default() -> Self {
+        AcceptBackoff { next: AcceptBackoff::FIRST, failing: false }
+    }
+}
+
+impl AcceptBackoff {
+    const FIRST: std::time::Duration = std::time::Duration::from_millis(10);
+    const MOST: std::time::Duration = std::time::Duration::from_secs(1);
+
+    pub fn succeeded(&mut self) {
+        *self = AcceptBackoff::default();
+    }
+
+    /// The wait before the next accept, and whether this failure starts a run (to be logged).
+    pub fn delay(&mut self) -> (std::time::Duration, bool) {
+        let wait = self.next;
+        self.next = (self.next * 2).min(AcceptBackoff::MOST);
+        let first = !self.failing;
+        self.failing = true;
+        (wait, first)
+    }
+
+    /// Logs the first failure of a run, then waits.
+    pub async fn failed(&mut self, error: &io::Error, what: &str) {
+        let (wait, first) = self.delay();
+        if first {
+            tracing::warn!(error = %error, listener = what, "accept failed; retrying with backoff (said once until it works again)");
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use std::time::Duration;
+
+    use super::AcceptBackoff;
+
+    #[test]
+    fn accept_failures_back_off_to_a_second_and_start_over_after_a_success() {
+        let mut b = AcceptBackoff::default();
+        let waits: Vec<(Duration, bool)> = (0..9).map(|_| b.delay()).collect();
+        assert_eq!(waits[0], (Duration::from_millis(10), true));
+        assert_eq!(waits[1], (Duration::from_millis(20), false));
+        assert_eq!(waits[7].0, Duration::from_secs(1));
+        assert_eq!(waits[8], (Duration::from_secs(1), false));
+        b.succeeded();
+        assert_eq!(b.delay(), (Duration::from_millis(10), true));
+    }
+}

@@ -10,7 +10,7 @@
 mod addr;
 pub mod budget;
 mod connection;
-mod listen;
+pub mod listen;
 pub mod pool;
 
 use std::sync::Arc;
@@ -96,6 +96,7 @@ pub async fn run(
         let max = options.max_connections;
         acceptors.spawn(async move {
             let mut warned = false;
+            let mut backoff = listen::AcceptBackoff::default();
             loop {
                 // Wait for a free slot before accepting: past the limit, clients wait in the
                 // listen backlog instead of being accepted and starved.
@@ -115,14 +116,12 @@ pub async fn run(
                 match listener.accept().await {
                     Ok((stream, peer)) => {
                         warned = false;
+                        backoff.succeeded();
                         if tx.send((stream, peer, permit)).await.is_err() {
                             return;
                         }
                     }
-                    Err(e) => {
-                        warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
+                    Err(e) => backoff.failed(&e, "milter").await,
                 }
             }
         });

@@ -490,6 +490,25 @@ fn declared_size_reserves_room_once_and_never_past_the_message_cap() {
 }
 
 #[test]
+fn a_declared_size_prepares_no_more_than_the_hint_cap() {
+    let mut s = Session::new(64 << 20);
+    negotiate_with(&mut s, POSTFIX_ACTIONS, POSTFIX_PROTOCOL);
+    s.handle(Command::Connect {
+        hostname: b"c.example",
+        family: Family::Inet,
+        port: 25,
+        address: b"192.0.2.1",
+    })
+    .unwrap();
+    s.handle(Command::Helo(b"c.example")).unwrap();
+    s.handle(Command::Mail(vec![b"<a@example.org>", b"SIZE=60000000"])).unwrap();
+    s.handle(Command::Rcpt(vec![b"<b@example.net>"])).unwrap();
+    s.handle(Command::EndOfHeaders).unwrap();
+    let m = eom(s.handle(Command::EndOfMessage(b"")).unwrap());
+    assert!(m.message.capacity() <= SIZE_HINT_CAP, "capacity {}", m.message.capacity());
+}
+
+#[test]
 fn body_chunks_read_in_place_give_the_same_message_as_handled_chunks() {
     let chunks: [&[u8]; 4] = [b"first line\r\n", &[b'x'; 70_000], b"", b"last\r\n"];
     let run = |direct: bool| {
