@@ -426,7 +426,13 @@ fn as_received(m: &Message) -> EndOfMessage {
         ..Default::default()
     };
     let received_bytes = raw.len() as u64;
-    EndOfMessage { envelope, message: raw, truncated: false, received_bytes }
+    EndOfMessage {
+        envelope,
+        message: raw,
+        truncated: false,
+        received_bytes,
+        arrived: std::time::Instant::now(),
+    }
 }
 
 /// The daemon's filter of `config`, run in this process on `inspect.threads` threads over the

@@ -99,7 +99,19 @@ impl Pipeline {
     /// Inspects and decides. `truncated`: the message went past the size cap and `raw` is
     /// only its beginning; `received` counts every byte the MTA sent.
     pub fn run(&self, raw: &[u8], envelope: &Envelope, truncated: bool, received: u64) -> Report {
-        let mut f = self.inspector.inspect(raw, envelope);
+        self.run_since(raw, envelope, truncated, received, std::time::Instant::now())
+    }
+
+    /// [`Pipeline::run`] for a message that arrived at `arrived`: the deadline counts from then.
+    pub fn run_since(
+        &self,
+        raw: &[u8],
+        envelope: &Envelope,
+        truncated: bool,
+        received: u64,
+        arrived: std::time::Instant,
+    ) -> Report {
+        let mut f = self.inspector.inspect_since(raw, envelope, arrived);
         f.message.truncated = truncated;
         f.message.received_bytes = received.max(raw.len() as u64);
         if truncated {
@@ -195,7 +207,8 @@ impl InspectFilter {
 
 impl Filter for InspectFilter {
     fn end_of_message(&self, m: &EndOfMessage) -> Result<Verdict, FilterError> {
-        let mut report = self.pipeline.run(&m.message, &m.envelope, m.truncated, m.received_bytes);
+        let mut report =
+            self.pipeline.run_since(&m.message, &m.envelope, m.truncated, m.received_bytes, m.arrived);
         let mut verdict = self.pipeline.verdict(&report, &m.message);
         let mut held = None;
         if matches!(verdict.action, Action::Quarantine(_)) {

@@ -39,10 +39,31 @@ pub struct Inspector {
 
 impl Inspector {
     pub fn inspect(&self, raw: &[u8], envelope: &Envelope) -> Findings {
+        self.inspect_since(raw, envelope, Instant::now())
+    }
+
+    /// [`Inspector::inspect`] for a message that arrived at `arrived` (and may have waited for
+    /// a filter thread since): the deadline is `arrived + scan_timeout`.
+    pub fn inspect_since(&self, raw: &[u8], envelope: &Envelope, arrived: Instant) -> Findings {
         let started = Instant::now();
         // One deadline over every step (see `deadline` for what a check cannot interrupt).
-        let deadline = Deadline::at(started + self.scan_timeout);
-        let mut walked = walk_until(raw, &self.limits, deadline);
+        let deadline = Deadline::at(arrived + self.scan_timeout);
+        let waited = started.saturating_duration_since(arrived);
+        let mut walked = if waited >= self.scan_timeout {
+            // Nothing left for this one: said as such, not as a walk that stopped.
+            let mut late = super::Walk::default();
+            late.uninspectable.push(Uninspectable {
+                reason: Reason::ScanTimeout,
+                part_path: "0".into(),
+                detail: format!(
+                    "waited {} ms for a filter thread, past inspect.scan_timeout; not inspected",
+                    waited.as_millis()
+                ),
+            });
+            late
+        } else {
+            walk_until(raw, &self.limits, deadline)
+        };
         let mut uninspectable = walked.uninspectable;
         let timeout = |part_path: String, detail: String| Uninspectable {
             reason: Reason::ScanTimeout,
@@ -334,5 +355,21 @@ mod tests {
                 found.uninspectable
             );
         }
+    }
+
+    #[test]
+    fn a_message_that_waited_past_its_deadline_is_answered_as_not_inspected() {
+        let engine = inspector(Duration::from_secs(2));
+        let arrived = Instant::now() - Duration::from_secs(3);
+        let found = engine.inspect_since(b"Subject: x\r\n\r\nbody MZ\r\n", &Envelope::default(), arrived);
+        assert!(found.hits.is_empty(), "{:?}", found.hits);
+        assert!(
+            found
+                .uninspectable
+                .iter()
+                .any(|u| u.reason == Reason::ScanTimeout && u.detail.starts_with("waited")),
+            "{:?}",
+            found.uninspectable
+        );
     }
 }

@@ -28,6 +28,9 @@ pub struct EndOfMessage {
     pub truncated: bool,
     /// Bytes the MTA sent for this message, including any past the cap.
     pub received_bytes: u64,
+    /// When the end of the message arrived: the inspection's deadline counts from here, so
+    /// time spent waiting for a filter thread is part of it and the MTA is answered in time.
+    pub arrived: std::time::Instant,
 }
 
 /// A header change to apply at end of message.

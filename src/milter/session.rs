@@ -535,7 +535,13 @@ impl Session {
             macros,
         };
         let message = std::mem::take(&mut msg.raw);
-        EndOfMessage { envelope, message, truncated: msg.truncated, received_bytes: msg.received }
+        EndOfMessage {
+            envelope,
+            message,
+            truncated: msg.truncated,
+            received_bytes: msg.received,
+            arrived: std::time::Instant::now(),
+        }
     }
 }
 

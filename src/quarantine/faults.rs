@@ -245,12 +245,10 @@ fn killed_writers_never_leave_a_torn_entry() {
 /// The same on a tmpfs, where syncing costs nothing: many more writes per round, so the kills
 /// land at many more points of `put`, `set_state` and `delete`.
 #[test]
+#[ignore = "needs root (mounts a tmpfs): run by tests/run as root"]
 fn killed_writers_never_leave_a_torn_entry_on_a_fast_file_system() {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: mounting a tmpfs needs root");
-        return;
-    }
+    assert_eq!(unsafe { libc::geteuid() }, 0, "mounting a tmpfs needs root: run by tests/run as root");
     let dir = TempDir::new();
     let _fs = Tmpfs::mount(dir.path(), "size=256m,mode=0700")
         .expect("running as root, but mount(2) refused a tmpfs");
@@ -310,12 +308,14 @@ fn assert_only_whole_entries(root: &Path, store: &Store, want: &[Id]) {
 }
 
 #[test]
+#[ignore = "needs root (mounts a tmpfs): run by tests/run as root"]
 fn a_full_file_system_fails_put_and_leaves_no_partial_entry() {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: mounting a 64 KiB tmpfs to fill needs root");
-        return;
-    }
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "mounting a 64 KiB tmpfs to fill needs root: run by tests/run as root"
+    );
     let dir = TempDir::new();
     let mnt = dir.path().join("small");
     fs::create_dir(&mnt).unwrap();
