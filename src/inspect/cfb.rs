@@ -128,7 +128,8 @@ impl<'b> Cfb<'b> {
         (sector as usize).checked_add(1)?.checked_mul(sector_size)
     }
 
-    /// Bytes of the regular sector chain from `start`, at most `limit`.
+    /// Bytes of the regular sector chain from `start`, at most `limit`. Linear: at most one
+    /// step per sector of the file (a looping chain stops there), each copying one sector.
     fn chain(&self, start: u32, limit: usize) -> Vec<u8> {
         let mut out = Vec::new();
         let mut sector = start;

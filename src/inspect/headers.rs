@@ -6,6 +6,7 @@
 use mail_parser::HeaderValue;
 
 use super::decode::windows_1252;
+use super::{Deadline, Stage};
 use mail_parser::parsers::MessageStream;
 
 /// One header field as it appears in the block.
@@ -31,8 +32,16 @@ impl RawField<'_> {
     }
 
     /// The value unfolded, with RFC 2047 encoded words decoded.
+    #[cfg(test)]
     pub fn decoded_value(&self) -> String {
-        decode_unstructured(self.value)
+        decode_unstructured(self.value, Deadline::never())
+    }
+
+    /// [`RawField::decoded_value`] inside a deadline: past it, the rest of the value is kept
+    /// as it is (unfolded) rather than decoded, and the caller's next check records the
+    /// timeout.
+    pub fn decoded_value_until(&self, deadline: Deadline) -> String {
+        decode_unstructured(self.value, deadline)
     }
 }
 
@@ -48,7 +57,7 @@ const DECODE_PIECE: usize = 512;
 /// Unfolds a raw header value and decodes RFC 2047 encoded words. Raw
 /// 8-bit bytes that are not UTF-8 are read as windows-1252, as mail clients
 /// show them.
-pub(super) fn decode_unstructured(value: &[u8]) -> String {
+pub(super) fn decode_unstructured(value: &[u8], deadline: Deadline) -> String {
     let text: std::borrow::Cow<'_, [u8]> = match std::str::from_utf8(value) {
         Ok(_) => value.into(),
         Err(_) => windows_1252(value).into_bytes().into(),
@@ -58,6 +67,13 @@ pub(super) fn decode_unstructured(value: &[u8]) -> String {
     let mut rest: &[u8] = &text;
     let mut space_before = false;
     while !rest.is_empty() {
+        if deadline.passed(Stage::Mime) {
+            if space_before && !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(&String::from_utf8_lossy(rest).replace(['\r', '\n'], ""));
+            break;
+        }
         let mut end = rest.len().min(DECODE_PIECE);
         let mut at_space = false;
         if end < rest.len() {
@@ -219,7 +235,8 @@ fn escape(bytes: &[u8]) -> String {
 
 /// Splits a header block (everything up to and including the blank line)
 /// into fields, recording syntax problems. `crlf` says whether the message
-/// uses CRLF line ends, in which case a lone LF is an anomaly.
+/// uses CRLF line ends, in which case a lone LF is an anomaly. Linear: one line-end search
+/// per line; the per-field checks look at the field alone.
 pub(super) fn parse_block(block: &[u8], crlf: bool, message_level: bool) -> HeaderBlock<'_> {
     let mut out = HeaderBlock::default();
     let mut malformed = 0usize;

@@ -424,6 +424,7 @@ const ENTITIES: &[(&str, char)] = &[
 
 /// Decodes character references; returns the input unchanged (borrowed
 /// would be nicer, but callers need owned text anyway) when there are none.
+/// Linear: each reference is read once from where it starts, at most a few characters.
 pub(super) fn decode_entities(s: &str) -> String {
     if !s.contains('&') {
         return s.to_string();

@@ -558,7 +558,7 @@ impl<'a> Walker<'a, '_> {
             if self.out_of_time(Stage::Mime, &place.path) {
                 break;
             }
-            let value = field.decoded_value();
+            let value = field.decoded_value_until(self.deadline);
             if field.is("Subject") {
                 let subject = self.target(TargetKind::Subject, place, value.clone().into_bytes().into());
                 self.out.targets.push(subject);

@@ -176,7 +176,8 @@ impl Tlv {
     }
 
     /// Appends an OCTET STRING's value, joining the chunks of a constructed
-    /// (BER) one.
+    /// (BER) one. Each nesting level reads its subtree once and nesting is capped, so the
+    /// work is at most the cap times the input.
     fn collect_octets(&self, bytes: &[u8], nesting: u32, out: &mut Vec<u8>) -> Option<()> {
         if nesting > MAX_NESTING || self.tag & 0x1f != 0x04 {
             return None;

@@ -291,7 +291,7 @@ pub(super) struct Walker<'a, 'l> {
     urls_exhausted: bool,
     pub members: u32,
     pub members_exhausted: bool,
-    deadline: Deadline,
+    pub deadline: Deadline,
     timed_out: bool,
     /// What `out.uninspectable` holds, for duplicate checks.
     recorded: HashSet<(Reason, String, String)>,

@@ -101,7 +101,8 @@ pub(super) fn find_end_record(data: &[u8]) -> Option<usize> {
         .last()
 }
 
-/// Reads the central directory, keeping at most `max_entries` entries.
+/// Reads the central directory, keeping at most `max_entries` entries. Linear: entries are
+/// read one after the other from the directory's start, each once.
 pub(super) fn read_directory(data: &[u8], max_entries: usize) -> Result<Directory, ZipError> {
     let eocd = find_end_record(data).ok_or(ZipError::NoEndRecord)?;
     let bad = ZipError::BadDirectory;
