@@ -2,8 +2,51 @@
 //! link text naming another host than its link, a brand in the sender's display name but not
 //! in its domain, a Reply-To in another domain than the From. Each is recorded as an anomaly
 //! (stable code, detail) that regex rules can score through the `anomaly` target.
+//!
+//! Two comparisons take the sender's evidence into account ([`Evidence`]): a link through a
+//! click-tracking redirect is judged by its destination (or not at all when the URL does not
+//! carry it), and a brand in the display name of mail from the brand's own domain counts when
+//! the site's trusted results say that domain did not authenticate.
 
+use super::bulk::{Bulk, MAX_TRACKED, tracking};
+use super::sender::Authentication;
 use super::{Anomaly, Deadline, Stage, Target, TargetKind};
+
+/// What the sender proved, as the cross-field signals need it.
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// Organisational domains that passed a trusted check for this message (an aligned From,
+    /// DKIM signing domains): links to their hosts are the sender's own.
+    pub authenticated_orgs: Vec<String>,
+    /// Trusted results exist for this message.
+    pub has_trusted_results: bool,
+    /// A trusted pass aligned with the From domain.
+    pub from_aligned: bool,
+}
+
+impl Evidence {
+    pub fn from_authentication(auth: &Authentication) -> Evidence {
+        let mut orgs: Vec<String> = Vec::new();
+        if auth.aligned
+            && let Some(org) = &auth.from_org_domain
+        {
+            orgs.push(org.clone());
+        }
+        for r in auth.results.iter().filter(|r| r.result == "pass" && r.method == "dkim") {
+            if let Some(d) = &r.domain {
+                let org = super::orgdomain::org_domain(d);
+                if !orgs.contains(&org) {
+                    orgs.push(org);
+                }
+            }
+        }
+        Evidence {
+            authenticated_orgs: orgs,
+            has_trusted_results: !auth.results.is_empty(),
+            from_aligned: auth.aligned,
+        }
+    }
+}
 
 /// Brands phishing most often impersonates, with the registrable domains that legitimately
 /// send as them. A display name naming the brand from any other domain is a signal (a weak
@@ -46,10 +89,16 @@ const BRANDS: &[(&str, &[&str])] = &[
     ("helpdesk", &[]),
 ];
 
-/// Adds the signals' anomalies to `out`; false when the deadline stopped it before the end.
-/// Linear: each header is looked up once, and each URL target (at most `max_urls`) is read
-/// once, bounded by its own length.
-pub fn analyze(targets: &[Target<'_>], out: &mut Vec<Anomaly>, deadline: Deadline) -> bool {
+/// Adds the signals' anomalies to `out`, and the click-tracking redirects it meets to `bulk`;
+/// false when the deadline stopped it before the end. Linear: each header is looked up once,
+/// and each URL target (at most `max_urls`) is read once, bounded by its own length.
+pub fn analyze(
+    targets: &[Target<'_>],
+    out: &mut Vec<Anomaly>,
+    deadline: Deadline,
+    evidence: &Evidence,
+    bulk: &mut Bulk,
+) -> bool {
     let header = |name: &str| {
         targets.iter().find(|t| {
             t.kind == TargetKind::Header
@@ -60,7 +109,7 @@ pub fn analyze(targets: &[Target<'_>], out: &mut Vec<Anomaly>, deadline: Deadlin
     let from = header("From").map(|t| String::from_utf8_lossy(&t.data).into_owned());
     let from_domain = from.as_deref().and_then(address_domain);
     if let (Some(from), Some(domain)) = (from.as_deref(), from_domain.as_deref()) {
-        display_name_checks(from, domain, out);
+        display_name_checks(from, domain, evidence, out);
     }
     // Mailing lists rewrite From (for DMARC) and point Reply-To at the author or the list:
     // there a different Reply-To domain is the norm, not a signal.
@@ -84,7 +133,31 @@ pub fn analyze(targets: &[Target<'_>], out: &mut Vec<Anomaly>, deadline: Deadlin
             return false;
         }
         let href = String::from_utf8_lossy(&t.data);
-        let (Some(text_host), Some(href_host)) = (host_in_text(text), url_host(&href)) else { continue };
+        let (Some(text_host), Some(mut href_host)) = (host_in_text(text), url_host(&href)) else { continue };
+        if registrable(&text_host) == registrable(&href_host) {
+            continue;
+        }
+        // A redirect through a click tracker: what counts is where it leads.
+        if let Some(mut tracked) = tracking(&href, &evidence.authenticated_orgs) {
+            tracked.part_path = t.part_path.clone();
+            let destination = tracked.destination.clone();
+            if bulk.tracked_links.len() < MAX_TRACKED {
+                out.push(Anomaly {
+                    code: "tracked-link".into(),
+                    part_path: t.part_path.clone(),
+                    detail: format!(
+                        "host={}{}",
+                        tracked.host,
+                        destination.as_deref().map(|d| format!(" dest={d}")).unwrap_or_default()
+                    ),
+                });
+                bulk.tracked_links.push(tracked);
+            }
+            match destination {
+                Some(d) => href_host = d,
+                None => continue,
+            }
+        }
         if registrable(&text_host) != registrable(&href_host) {
             out.push(Anomaly {
                 code: "link-text-host-mismatch".into(),
@@ -101,7 +174,7 @@ pub fn analyze(targets: &[Target<'_>], out: &mut Vec<Anomaly>, deadline: Deadlin
     true
 }
 
-fn display_name_checks(from: &str, domain: &str, out: &mut Vec<Anomaly>) {
+fn display_name_checks(from: &str, domain: &str, evidence: &Evidence, out: &mut Vec<Anomaly>) {
     let display = display_name(from);
     if display.is_empty() {
         return;
@@ -109,13 +182,21 @@ fn display_name_checks(from: &str, domain: &str, out: &mut Vec<Anomaly>) {
     let lower = display.to_lowercase();
     let base = registrable(domain);
     for (brand, domains) in BRANDS {
-        if contains_word(&lower, brand)
-            && !domains.iter().any(|d| base == *d || base.ends_with(&format!(".{d}")))
-        {
+        if !contains_word(&lower, brand) {
+            continue;
+        }
+        let own = domains.iter().any(|d| base == *d || base.ends_with(&format!(".{d}")));
+        // The brand's own domain in From proves nothing by itself: when the site's verifier
+        // checked it and it did not pass, the name is borrowed.
+        let unauthenticated = own && evidence.has_trusted_results && !evidence.from_aligned;
+        if !own || unauthenticated {
             out.push(Anomaly {
                 code: "display-name-brand".into(),
                 part_path: "0".into(),
-                detail: format!("{brand} from={base}"),
+                detail: format!(
+                    "{brand} from={base}{}",
+                    if unauthenticated { " unauthenticated" } else { "" }
+                ),
             });
             break;
         }
@@ -213,25 +294,25 @@ pub fn registrable(host: &str) -> String {
     labels[n.saturating_sub(keep)..].join(".")
 }
 
+/// A top-level header target, for tests here and in `sender`.
+#[cfg(test)]
+pub(super) fn header(name: &str, value: &'static str) -> Target<'static> {
+    Target {
+        kind: TargetKind::Header,
+        part_path: "0".into(),
+        data: std::borrow::Cow::Borrowed(value.as_bytes()),
+        content_type: None,
+        filename: None,
+        depth: 0,
+        in_archive: false,
+        header_name: Some(name.into()),
+        link_text: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-
     use super::*;
-
-    fn header(name: &str, value: &'static str) -> Target<'static> {
-        Target {
-            kind: TargetKind::Header,
-            part_path: "0".into(),
-            data: Cow::Borrowed(value.as_bytes()),
-            content_type: None,
-            filename: None,
-            depth: 0,
-            in_archive: false,
-            header_name: Some(name.into()),
-            link_text: None,
-        }
-    }
 
     fn url(href: &'static str, text: &str) -> Target<'static> {
         Target {
@@ -244,8 +325,12 @@ mod tests {
     }
 
     fn codes(targets: &[Target<'_>]) -> Vec<String> {
+        codes_with(targets, &Evidence::default())
+    }
+
+    fn codes_with(targets: &[Target<'_>], evidence: &Evidence) -> Vec<String> {
         let mut out = Vec::new();
-        analyze(targets, &mut out, Deadline::never());
+        analyze(targets, &mut out, Deadline::never(), evidence, &mut Bulk::default());
         out.into_iter().map(|a| format!("{} {}", a.code, a.detail)).collect()
     }
 
@@ -290,6 +375,50 @@ mod tests {
         );
         assert!(codes(&[url("https://click.bank.co.uk/x", "www.bank.co.uk")]).is_empty());
         assert!(codes(&[url("https://evil.example/x", "Click here to log in")]).is_empty());
+    }
+
+    #[test]
+    fn tracked_links_are_judged_by_their_destination() {
+        assert_eq!(
+            codes(&[url(
+                "https://click.esp.example/c?u=https%3A%2F%2Fwww.shop.example%2Fsale",
+                "www.shop.example"
+            )]),
+            vec!["tracked-link host=click.esp.example dest=www.shop.example"]
+        );
+        assert_eq!(
+            codes(&[url("https://t.esp.example/c?url=https://evil.example/", "www.bank.example")]),
+            vec![
+                "tracked-link host=t.esp.example dest=evil.example",
+                "link-text-host-mismatch text=bank.example href=evil.example"
+            ]
+        );
+        let own = Evidence { authenticated_orgs: vec!["shop.example".into()], ..Evidence::default() };
+        assert_eq!(
+            codes_with(
+                &[url("https://links.shop.example/ls/click?upn=abc", "www.shop-partner.example")],
+                &own
+            ),
+            vec!["tracked-link host=links.shop.example"]
+        );
+        // Without authentication the sender's own host is just another host.
+        assert_eq!(
+            codes(&[url("https://links.shop.example/ls/click?upn=abc", "www.shop-partner.example")]).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_brand_name_from_its_own_domain_counts_when_the_domain_did_not_authenticate() {
+        let from = [header("From", "PayPal <service@paypal.com>")];
+        let failed = Evidence { has_trusted_results: true, ..Evidence::default() };
+        assert_eq!(
+            codes_with(&from, &failed),
+            vec!["display-name-brand paypal from=paypal.com unauthenticated"]
+        );
+        let passed = Evidence { has_trusted_results: true, from_aligned: true, ..Evidence::default() };
+        assert!(codes_with(&from, &passed).is_empty());
+        assert!(codes(&from).is_empty(), "no trusted results: nothing is known");
     }
 
     #[test]
