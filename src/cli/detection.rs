@@ -257,13 +257,15 @@ fn parse_sample(s: &str) -> Result<(u64, u64), String> {
     Ok((i, n))
 }
 
-/// The first directory of `rel` under `dir`, or `dir`'s own name for a file directly in it.
+/// `dir`'s own name and the first directory of `rel` under it (`ham/usrp-users`), so that two
+/// directories with a subdirectory of the same name stay apart; `dir`'s name alone for a file
+/// directly in it.
 fn source_of(dir: &std::path::Path, rel: &str) -> String {
+    let name =
+        dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
     match rel.split_once(std::path::MAIN_SEPARATOR) {
-        Some((first, _)) => first.to_string(),
-        None => {
-            dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned())
-        }
+        Some((first, _)) => format!("{name}/{first}"),
+        None => name,
     }
 }
 
@@ -351,6 +353,6 @@ mod tests {
         assert_eq!(json["thresholds"][2], serde_json::json!({"tag_at": 3, "bad": 2, "good": 0}));
         assert_eq!(json["sample"], "1/2");
         assert_eq!(source_of(std::path::Path::new("/c/ham"), "x.eml"), "ham");
-        assert_eq!(source_of(std::path::Path::new("/c/ham"), "news/x.eml"), "news");
+        assert_eq!(source_of(std::path::Path::new("/c/ham"), "news/x.eml"), "ham/news");
     }
 }
