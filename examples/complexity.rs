@@ -8,7 +8,6 @@
 //! marked.
 
 #[path = "../tests/hostile_inputs.rs"]
-#[allow(dead_code)]
 mod hostile_inputs;
 
 #[path = "../tests/complexity_inputs.rs"]
