@@ -108,12 +108,24 @@ pub fn analyze(
     };
     let from = header("From").map(|t| String::from_utf8_lossy(&t.data).into_owned());
     let from_domain = from.as_deref().and_then(address_domain);
+    let list_id = header("List-Id").map(|t| String::from_utf8_lossy(&t.data).into_owned());
+    let author = from_domain.as_deref().and_then(|fd| {
+        let value = |name: &str| header(name).map(|t| String::from_utf8_lossy(&t.data).into_owned());
+        list_author(fd, list_id.as_deref()?, value("X-Original-From"), value("Reply-To"))
+    });
     if let (Some(from), Some(domain)) = (from.as_deref(), from_domain.as_deref()) {
-        display_name_checks(from, domain, evidence, out);
+        match author.as_deref() {
+            // The list's authentication says nothing about the author's domain.
+            Some(author) => display_name_checks(from, author, &Evidence::default(), out),
+            None => display_name_checks(from, domain, evidence, out),
+        }
+        if !body_brands(targets, domain, evidence, deadline, out) {
+            return false;
+        }
     }
     // Mailing lists rewrite From (for DMARC) and point Reply-To at the author or the list:
     // there a different Reply-To domain is the norm, not a signal.
-    let list = header("List-Id").is_some();
+    let list = list_id.is_some();
     if let (false, Some(rt), Some(fd)) = (list, header("Reply-To"), from_domain.as_deref()) {
         let rt = String::from_utf8_lossy(&rt.data);
         if let Some(rd) = address_domain(&rt)
@@ -213,6 +225,87 @@ fn display_name_checks(from: &str, domain: &str, evidence: &Evidence, out: &mut 
             detail: format!("shown={} from={base}", registrable(&shown)),
         });
     }
+}
+
+/// The domain of the author of a message that a mailing list sent on with its own address in
+/// From (`"'Ann (via Docs)' via Some List" <list@lists.example>`, as lists do so that DMARC
+/// passes): the list copies the author to `X-Original-From` or `Reply-To`. `None` when From is
+/// not the list's own address (its domain is not the `List-Id` domain) or no author is given.
+fn list_author(
+    from_domain: &str,
+    list_id: &str,
+    original_from: Option<String>,
+    reply_to: Option<String>,
+) -> Option<String> {
+    let id = match (list_id.rfind('<'), list_id.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &list_id[a + 1..b],
+        _ => list_id.trim(),
+    };
+    if registrable(&id.to_ascii_lowercase()) != registrable(from_domain) {
+        return None;
+    }
+    original_from.or(reply_to).as_deref().and_then(address_domain)
+}
+
+/// Brand names that are also ordinary words ("apple pie", "ups and downs", "the outlook for
+/// 2025", "chase the bus") or generic ones ("webmail"): in a display name they name the brand,
+/// in running text mostly not.
+const NOT_IN_BODY: &[&str] =
+    &["apple", "outlook", "ups", "chase", "webmail", "mailbox", "it support", "helpdesk"];
+
+/// At most this many bytes of each text are searched for brand names: a lure names its brand
+/// near the top, and a long newsletter should not cost a pass over every brand.
+const BODY_BRAND_WINDOW: usize = 16 * 1024;
+
+/// A brand named in the visible text of the message (`body-brand`) is evidence only when the
+/// message is not authenticated for that brand's domain: the brand's own mail names it all the
+/// time. It counts when the From domain is another one, or is the brand's own but the site's
+/// trusted results say it did not authenticate; without trusted results, mail from the brand's
+/// own domain is not judged (as for the display name). Each brand is reported once, at most
+/// three. False when the deadline stopped it.
+fn body_brands(
+    targets: &[Target<'_>],
+    from_domain: &str,
+    evidence: &Evidence,
+    deadline: Deadline,
+    out: &mut Vec<Anomaly>,
+) -> bool {
+    let base = registrable(from_domain);
+    let mut found: Vec<&str> = Vec::new();
+    let texts =
+        targets.iter().filter(|t| matches!(t.kind, TargetKind::Text | TargetKind::HtmlText) && !t.in_archive);
+    for t in texts {
+        if deadline.passed(Stage::Signals) {
+            return false;
+        }
+        let window = &t.data[..t.data.len().min(BODY_BRAND_WINDOW)];
+        let lower = String::from_utf8_lossy(window).to_lowercase();
+        for (brand, domains) in BRANDS {
+            if found.len() == 3 {
+                break;
+            }
+            if NOT_IN_BODY.contains(brand)
+                || found.iter().any(|f| f == brand)
+                || !contains_word(&lower, brand)
+            {
+                continue;
+            }
+            found.push(brand);
+            let own = domains.iter().any(|d| base == *d || base.ends_with(&format!(".{d}")));
+            let unauthenticated = own && evidence.has_trusted_results && !evidence.from_aligned;
+            if !own || unauthenticated {
+                out.push(Anomaly {
+                    code: "body-brand".into(),
+                    part_path: t.part_path.clone(),
+                    detail: format!(
+                        "{brand} from={base}{}",
+                        if unauthenticated { " unauthenticated" } else { "" }
+                    ),
+                });
+            }
+        }
+    }
+    true
 }
 
 fn contains_word(hay: &str, word: &str) -> bool {
@@ -419,6 +512,45 @@ mod tests {
         let passed = Evidence { has_trusted_results: true, from_aligned: true, ..Evidence::default() };
         assert!(codes_with(&from, &passed).is_empty());
         assert!(codes(&from).is_empty(), "no trusted results: nothing is known");
+    }
+
+    #[test]
+    fn a_list_that_rewrote_from_is_judged_by_its_author() {
+        let from = header("From", "\"'Ann (via Google Docs)' via Dev\" <dev@lists.example.org>");
+        let list = header("List-Id", "Dev <dev.lists.example.org>");
+        assert!(
+            codes(&[from.clone(), list.clone(), header("X-Original-From", "Ann <ann@google.com>")])
+                .is_empty()
+        );
+        assert_eq!(
+            codes(&[from.clone(), list.clone(), header("Reply-To", "Ann <ann@elsewhere.example>")]),
+            vec!["display-name-brand google from=elsewhere.example"]
+        );
+        // Not the list's own address: From is judged as it is.
+        let other = header("List-Id", "<news.other.example>");
+        assert_eq!(
+            codes(&[from, other, header("X-Original-From", "ann@google.com")]),
+            vec!["display-name-brand google from=example.org"]
+        );
+    }
+
+    fn text(body: &'static str) -> Target<'static> {
+        Target { kind: TargetKind::Text, part_path: "1".into(), header_name: None, ..header("x", body) }
+    }
+
+    #[test]
+    fn a_brand_in_the_body_counts_unless_the_mail_is_authenticated_for_it() {
+        let body = text("Your PayPal account is on hold. Apple pie and ups and downs.");
+        assert_eq!(
+            codes(&[header("From", "a@notice.example"), body.clone()]),
+            vec!["body-brand paypal from=notice.example"]
+        );
+        let own = [header("From", "a@paypal.com"), body];
+        assert!(codes(&own).is_empty(), "own domain, nothing known");
+        let failed = Evidence { has_trusted_results: true, ..Evidence::default() };
+        assert_eq!(codes_with(&own, &failed), vec!["body-brand paypal from=paypal.com unauthenticated"]);
+        let passed = Evidence { has_trusted_results: true, from_aligned: true, ..Evidence::default() };
+        assert!(codes_with(&own, &passed).is_empty());
     }
 
     #[test]
