@@ -48,6 +48,7 @@ fn main() {
         limits: Limits::default(),
         scan_timeout: Duration::from_secs(timeout),
         hash_message: false,
+        trusted_authserv_ids: Vec::new(),
     };
     let envelope = Envelope::default();
     println!(

@@ -90,6 +90,7 @@ impl Pipeline {
                 limits: config.inspect.limits.clone(),
                 scan_timeout: config.inspect.scan_timeout,
                 hash_message: true,
+                trusted_authserv_ids: config.inspect.trusted_authserv_ids.clone(),
             },
             policy: config.policy.clone(),
             quarantine_mode: config.quarantine.mode,

@@ -241,3 +241,83 @@ fn the_packaged_sample_config_parses_and_matches_the_defaults() {
     assert_eq!(c.log, d.log);
     assert_eq!(c.metrics, d.metrics);
 }
+
+/// `detection` over two small sets: the rates per source (directory and subdirectory), the
+/// decisions, the tag-threshold table with the current threshold marked, and the same numbers
+/// as JSON.
+#[test]
+fn detection_shows_rates_per_source_thresholds_and_json() {
+    let dir = super::support::lab::TempDir::new("detection");
+    let write = |path: &str, text: &str| {
+        let path = dir.0.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "rules/r.yaml",
+        "rules:\n  - id: lunch\n    targets: [subject]\n    pattern: lunch\n    score: 5\n  \
+         - id: prize\n    targets: [subject]\n    pattern: prize\n    score: 12\n",
+    );
+    write("bad/lures/a.eml", "Subject: free lunch\n\nx\n");
+    write("bad/lures/b.eml", "Subject: a prize\n\nx\n");
+    write("bad/lures/c.eml", "Subject: hello\n\nx\n");
+    write("good/notes/d.eml", "Subject: minutes\n\nx\n");
+    write("good/notes/e.eml", "Subject: lunch at noon\n\nx\n");
+    write("good/lists/f.eml", "Subject: release\n\nx\n");
+    let run = |extra: &[&str]| {
+        bin()
+            .current_dir(&dir.0)
+            .args(["detection", "--rules", "rules", "--bad", "bad", "--good", "good"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--verbose"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    let line = |start: &str| -> Vec<String> {
+        let l = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(start))
+            .unwrap_or_else(|| panic!("{start}: {text}"));
+        l.split_whitespace().map(str::to_string).collect()
+    };
+    assert_eq!(line("detection")[1..4], ["2", "/", "3"], "{text}");
+    assert_eq!(line("false positives")[2..5], ["1", "/", "3"], "{text}");
+    assert!(text.contains("decisions bad   accept=1 tag=1 quarantine=1"), "{text}");
+    assert_eq!(line("bad  bad/lures")[2..], ["3", "2", "66.67%"], "{text}");
+    assert_eq!(line("good good/notes")[2..], ["2", "1", "50.00%"], "{text}");
+    assert_eq!(line("good good/lists")[2..], ["1", "0", "0.00%"], "{text}");
+    // Threshold 5 (the default) is marked; the score-5 rule stops counting at 6.
+    assert_eq!(line("5 "), ["5", "2", "66.67%", "1", "33.33%", "<"], "{text}");
+    assert_eq!(line("6 "), ["6", "1", "33.33%", "0", "0.00%"], "{text}");
+    assert!(
+        text.contains("bad/lures/c.eml") && text.contains("good/notes/e.eml"),
+        "--verbose lists them: {text}"
+    );
+
+    let out = run(&["--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((json["bad"]["messages"].as_u64(), json["bad"]["flagged"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(json["good"]["flagged"], 1);
+    let source = |side: &str, name: &str| {
+        json[side]["sources"].as_array().unwrap().iter().find(|s| s["source"] == name).cloned().unwrap()
+    };
+    assert_eq!(
+        (source("bad", "bad/lures")["messages"].as_u64(), source("bad", "bad/lures")["flagged"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(source("good", "good/lists")["flagged"], 0);
+    assert_eq!(json["thresholds"][4], serde_json::json!({"tag_at": 5, "bad": 2, "good": 1}));
+    assert_eq!(json["thresholds"][5], serde_json::json!({"tag_at": 6, "bad": 1, "good": 0}));
+    assert_eq!(json["good"]["rules"]["lunch"], 1);
+
+    // Halves by hash: together they cover every message once.
+    let count = |i: &str| {
+        let out = run(&["--json", "--sample", i]);
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        j["bad"]["messages"].as_u64().unwrap() + j["good"]["messages"].as_u64().unwrap()
+    };
+    assert_eq!(count("0/2") + count("1/2"), 6);
+}

@@ -57,6 +57,9 @@ pub struct Expect {
     pub not_hits: Vec<String>,
     pub coverage: Option<ExpectCoverage>,
     pub envelope: Option<CaseEnvelope>,
+    /// Authserv-ids whose `Authentication-Results` the case's site trusts, added to the
+    /// configuration's `inspect.trusted_authserv_ids` for this case only.
+    pub trusted_authserv_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -130,6 +133,7 @@ struct InlineExpect {
     not_hits: Vec<String>,
     coverage: Option<ExpectCoverage>,
     envelope: Option<CaseEnvelope>,
+    trusted_authserv_ids: Vec<String>,
 }
 
 struct Case {
@@ -156,7 +160,7 @@ pub fn run(args: TestArgs) -> u8 {
         Color::Never => false,
         Color::Auto => std::io::stdout().is_terminal(),
     };
-    let (pipeline, source) = match args.rules.pipeline(Some(&args.dir)) {
+    let (mut pipeline, source) = match args.rules.pipeline(Some(&args.dir)) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -177,7 +181,7 @@ pub fn run(args: TestArgs) -> u8 {
         });
     }
     cases.sort_by(|a, b| a.name.cmp(&b.name));
-    let results: Vec<CaseResult> = cases.iter().map(|c| check(&pipeline, c)).collect();
+    let results: Vec<CaseResult> = cases.iter().map(|c| check(&mut pipeline, c)).collect();
     let passed = results.iter().filter(|r| r.passed).count();
     let failed = results.len() - passed;
     let mut out = std::io::stdout().lock();
@@ -307,6 +311,7 @@ fn collect(root: &Path, dir: &Path, cases: &mut Vec<Case>, errors: &mut Vec<Stri
                                 not_hits: e.not_hits,
                                 coverage: e.coverage,
                                 envelope: e.envelope,
+                                trusted_authserv_ids: e.trusted_authserv_ids,
                             },
                         });
                     }
@@ -317,9 +322,15 @@ fn collect(root: &Path, dir: &Path, cases: &mut Vec<Case>, errors: &mut Vec<Stri
     }
 }
 
-fn check(pipeline: &Pipeline, case: &Case) -> CaseResult {
+fn check(pipeline: &mut Pipeline, case: &Case) -> CaseResult {
     let envelope = case.expect.envelope.as_ref().map(CaseEnvelope::to_envelope).unwrap_or_default();
+    let configured = pipeline.inspector.trusted_authserv_ids.clone();
+    pipeline
+        .inspector
+        .trusted_authserv_ids
+        .extend(case.expect.trusted_authserv_ids.iter().map(|id| id.to_ascii_lowercase()));
     let report = pipeline.run(&case.message, &envelope, false, case.message.len() as u64);
+    pipeline.inspector.trusted_authserv_ids = configured;
     let hit_ids: Vec<&str> = report.hits.iter().map(|h| h.rule.as_str()).collect();
     let mut failures = Vec::new();
     if let Some(want) = case.expect.decision

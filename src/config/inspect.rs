@@ -32,11 +32,22 @@ pub struct RawInspect {
     pub scan_timeout: Span,
     /// Threads that inspect messages at once. Default 0: one per CPU.
     pub threads: usize,
+    /// The authserv-ids (RFC 8601) of the site's own MTAs and verifiers, whose
+    /// `Authentication-Results` are believed: SPF, DKIM, DMARC and ARC results from them become
+    /// evidence (aligned with From or not); fields from any other id are ignored, since anyone
+    /// can write one. Default empty: nothing is believed until the site says which verifier is
+    /// its own, and that MTA must remove fields carrying its id from arriving mail.
+    pub trusted_authserv_ids: Vec<String>,
 }
 
 impl Default for RawInspect {
     fn default() -> RawInspect {
-        RawInspect { limits: Limits::default(), scan_timeout: Span(Duration::from_secs(20)), threads: 0 }
+        RawInspect {
+            limits: Limits::default(),
+            scan_timeout: Span(Duration::from_secs(20)),
+            threads: 0,
+            trusted_authserv_ids: Vec::new(),
+        }
     }
 }
 
@@ -52,6 +63,8 @@ pub struct InspectConfig {
     pub limits: Limits,
     pub scan_timeout: Duration,
     pub threads: usize,
+    /// Lower case, without surrounding spaces.
+    pub trusted_authserv_ids: Vec<String>,
 }
 
 impl RawInspect {
@@ -79,6 +92,18 @@ impl RawInspect {
                 ));
             }
         }
+        let mut trusted_authserv_ids = Vec::new();
+        for id in &self.trusted_authserv_ids {
+            let id = id.trim().to_ascii_lowercase();
+            if id.is_empty() || id.contains([';', '=', ' ', '(', ')']) {
+                problems.push((
+                    "inspect.trusted_authserv_ids",
+                    format!("`{id}` is not an authserv-id (a host name such as mx.example.org)"),
+                ));
+            } else if !trusted_authserv_ids.contains(&id) {
+                trusted_authserv_ids.push(id);
+            }
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -87,6 +112,11 @@ impl RawInspect {
         } else {
             self.threads
         };
-        Ok(InspectConfig { limits: self.limits, scan_timeout: self.scan_timeout.0, threads })
+        Ok(InspectConfig {
+            limits: self.limits,
+            scan_timeout: self.scan_timeout.0,
+            threads,
+            trusted_authserv_ids,
+        })
     }
 }

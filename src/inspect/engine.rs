@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::hit::{Engine, Hit};
-use super::report::{MessageFacts, TargetCount, Timings};
+use super::report::{MessageFacts, SenderFacts, TargetCount, Timings};
 use super::yara::ScanContext;
 use super::{Anomaly, Deadline, Limits, PartInfo, Reason, Target, TargetKind, Uninspectable, walk_until};
 use crate::milter::Envelope;
@@ -35,6 +35,9 @@ pub struct Inspector {
     /// and only read when a report leaves the process, so the daemon turns it off and hashes
     /// the messages it keeps (see `InspectFilter`).
     pub hash_message: bool,
+    /// Lower-case authserv-ids whose `Authentication-Results` are believed
+    /// (`inspect.trusted_authserv_ids`); results from any other id are ignored.
+    pub trusted_authserv_ids: Vec<String>,
 }
 
 impl Inspector {
@@ -70,7 +73,19 @@ impl Inspector {
             part_path,
             detail,
         };
-        if !super::signals::analyze(&walked.targets, &mut walked.anomalies, deadline) {
+        let authentication =
+            super::sender::authenticate(&walked.targets, &self.trusted_authserv_ids, &mut walked.anomalies);
+        let (mut bulk, bulk_done) = super::bulk::structure(&walked.targets, &mut walked.anomalies, deadline);
+        let evidence = super::signals::Evidence::from_authentication(&authentication);
+        if !bulk_done
+            || !super::signals::analyze(
+                &walked.targets,
+                &mut walked.anomalies,
+                deadline,
+                &evidence,
+                &mut bulk,
+            )
+        {
             uninspectable.push(timeout(
                 "0".into(),
                 "inspect.scan_timeout passed before the cross-field signals were all checked".into(),
@@ -116,8 +131,10 @@ impl Inspector {
             e.count += 1;
             e.bytes += t.data.len() as u64;
         }
+        let mut message = facts(raw, &walked.targets, self.hash_message);
+        message.sender = SenderFacts { authentication, bulk };
         let findings = Findings {
-            message: facts(raw, &walked.targets, self.hash_message),
+            message,
             targets,
             hits,
             uninspectable,
@@ -151,10 +168,15 @@ fn scan_context(envelope: &Envelope) -> ScanContext {
 
 /// Rules with `requires`/`requires_any` hit only when the rules they name hit too; rules made
 /// only of requirements hit as `meta`. Repeated until nothing changes, so requirements can
-/// chain; each round can only remove or add whole rules, so it ends within the rule count.
+/// chain; each round can only remove or add whole rules, so it ends within the rule count. A
+/// rule with `unless` is dropped while any rule it names hits.
 fn resolve_requirements(rules: &RuleSet, hits: &mut Vec<Hit>) {
-    let dependent: Vec<_> =
-        rules.regex.rules.iter().filter(|r| !r.requires.is_empty() || !r.requires_any.is_empty()).collect();
+    let dependent: Vec<_> = rules
+        .regex
+        .rules
+        .iter()
+        .filter(|r| !r.requires.is_empty() || !r.requires_any.is_empty() || !r.unless.is_empty())
+        .collect();
     if dependent.is_empty() {
         return;
     }
@@ -163,7 +185,8 @@ fn resolve_requirements(rules: &RuleSet, hits: &mut Vec<Hit>) {
         let mut changed = false;
         for rule in &dependent {
             let satisfied = rule.requires.iter().all(|d| present.contains(d))
-                && (rule.requires_any.is_empty() || rule.requires_any.iter().any(|d| present.contains(d)));
+                && (rule.requires_any.is_empty() || rule.requires_any.iter().any(|d| present.contains(d)))
+                && !rule.unless.iter().any(|d| present.contains(d));
             let is_hit = present.contains(&rule.id);
             if rule.patterns.is_empty() {
                 if satisfied && !is_hit {
@@ -231,6 +254,7 @@ fn facts(raw: &[u8], targets: &[Target<'_>], hash: bool) -> MessageFacts {
         subject,
         from: top_header("From"),
         truncated: false,
+        sender: SenderFacts::default(),
     }
 }
 
@@ -262,6 +286,7 @@ mod tests {
             limits: Limits::default(),
             scan_timeout: timeout,
             hash_message: false,
+            trusted_authserv_ids: Vec::new(),
         }
     }
 

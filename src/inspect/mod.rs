@@ -36,9 +36,13 @@
 //!   container and encryption formats, each on its own.
 //! * `target`, `coverage`, `limits` — the public types.
 //! * `regex`, `yara` — the two rule engines over targets; `hit` — what they find.
+//! * `sender`, `bulk`, `orgdomain` — evidence of who really sent a message: trusted
+//!   authentication results and their alignment with From (on the public-suffix list), and
+//!   the structure of bulk mail (unsubscribe, provider headers, preheader, click tracking).
 //! * `engine` — walk, both engines and rule requirements, in one call.
 //! * `report` — the one report type and the decision names.
 
+pub mod bulk;
 mod cfb;
 mod coverage;
 mod deadline;
@@ -50,12 +54,14 @@ mod html;
 mod limits;
 mod mime;
 mod office;
+mod orgdomain;
 mod payload;
 mod pdf;
 mod pgp;
 mod rc4;
 pub mod regex;
 pub mod report;
+pub mod sender;
 pub mod signals;
 mod smime;
 mod sniff;

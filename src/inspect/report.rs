@@ -72,6 +72,28 @@ pub struct MessageFacts {
     pub from: Option<String>,
     /// The message was larger than `max_message_size`; only its beginning was inspected.
     pub truncated: bool,
+    /// Who sent it, as far as the site's trusted authentication results and the structure of
+    /// bulk mail tell.
+    #[serde(default, skip_serializing_if = "SenderFacts::is_empty")]
+    pub sender: SenderFacts,
+}
+
+/// Sender authentication and bulk-mail structure (`inspect::sender`, `inspect::bulk`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderFacts {
+    #[serde(default)]
+    pub authentication: super::sender::Authentication,
+    #[serde(default)]
+    pub bulk: super::bulk::Bulk,
+}
+
+impl SenderFacts {
+    /// Nothing worth showing: no results, no bulk structure.
+    pub fn is_empty(&self) -> bool {
+        self.authentication.results.is_empty()
+            && self.authentication.untrusted_fields == 0
+            && self.bulk == super::bulk::Bulk::default()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

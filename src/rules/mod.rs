@@ -263,6 +263,17 @@ fn check_ids(regex_rules: &[regex::RegexRule], yara_ids: &[String], diags: &mut 
                 ));
             }
         }
+        for dep in &r.unless {
+            required.insert(dep);
+            if !exists(dep) || *dep == r.id {
+                diags.push(Diagnostic::error(
+                    code::UNKNOWN_RULE,
+                    &r.origin,
+                    Some((r.line, 1)),
+                    format!("rule `{}` is `unless` `{dep}`, which is not another rule", r.id),
+                ));
+            }
+        }
     }
     requirement_cycles(regex_rules, diags);
     // End-to-end encryption is the recipient's to undo and policy's to judge

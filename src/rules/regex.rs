@@ -14,6 +14,7 @@
 //!     tags: [phishing]
 //!     requires: [has_link]          # every named rule must hit too (regex or YARA)
 //!     requires_any: [a, b]          # at least one must hit
+//!     unless: [trusted_sender]      # does not hit when any of these hits
 //! ```
 //!
 //! The `regex` crate matches in time linear in the input whatever the pattern, which is why no
@@ -139,6 +140,8 @@ pub struct RegexRule {
     pub tags: Vec<String>,
     pub requires: Vec<String>,
     pub requires_any: Vec<String>,
+    /// The rule does not hit when any of these rules hits (evidence that outweighs it).
+    pub unless: Vec<String>,
 }
 
 /// The patterns of every rule that looks at one target, as one set.
@@ -212,6 +215,7 @@ const RULE_KEYS: &[&str] = &[
     "tags",
     "requires",
     "requires_any",
+    "unless",
 ];
 
 fn at(span: &Span) -> Option<(usize, usize)> {
@@ -437,6 +441,7 @@ fn parse_rule(origin: &str, rule: &MarkedMappingNode, diags: &mut Vec<Diagnostic
     let requires: Vec<String> = list("requires", diags).iter().map(|s| s.as_str().to_string()).collect();
     let requires_any: Vec<String> =
         list("requires_any", diags).iter().map(|s| s.as_str().to_string()).collect();
+    let unless: Vec<String> = list("unless", diags).iter().map(|s| s.as_str().to_string()).collect();
 
     let has_patterns = !pattern_nodes.is_empty();
     let is_meta = !requires.is_empty() || !requires_any.is_empty();
@@ -472,6 +477,7 @@ fn parse_rule(origin: &str, rule: &MarkedMappingNode, diags: &mut Vec<Diagnostic
         tags,
         requires,
         requires_any,
+        unless,
     })
 }
 
