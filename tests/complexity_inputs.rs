@@ -304,6 +304,53 @@ pub fn cases() -> Vec<Case> {
             stage: "signals",
             build: |n| html(&run("<span style=\"display:none;font-size:0\">x</span>", n)),
         },
+        Case {
+            name: "html-hidden-nesting",
+            stage: "signals",
+            build: |n| html(&run("<div style=\"font-size:0\"><span style=\"display:none\">x</span>", n)),
+        },
+        Case { name: "html-open-tags-with-text", stage: "signals", build: |n| html(&run("<td>a", n)) },
+        // Sender evidence and bulk structure.
+        Case {
+            name: "auth-results-many",
+            stage: "signals",
+            build: |n| {
+                header(&format!(
+                    "Authentication-Results: mx.example.org; {}",
+                    run("dkim=pass header.d=a.example.com;\n ", n)
+                ))
+            },
+        },
+        Case {
+            name: "auth-results-fields",
+            stage: "signals",
+            build: |n| {
+                header(&run(
+                    "Authentication-Results: mx.example.org; spf=pass smtp.mailfrom=a.example.com\n",
+                    n,
+                ))
+            },
+        },
+        Case {
+            name: "list-unsubscribe-long",
+            stage: "signals",
+            build: |n| header(&format!("List-Unsubscribe: {}", run("<https://u.example.com/x?a=b>,\n ", n))),
+        },
+        Case {
+            name: "body-brands",
+            stage: "signals",
+            build: |n| text(&run("paypal microsoft docusign amazon ", n)),
+        },
+        Case {
+            name: "tracked-links",
+            stage: "signals",
+            build: |n| {
+                html(&run(
+                    "<a href=\"https://click.example.net/r?url=https%3A%2F%2Fa.example.com%2F\">a.example.com</a>",
+                    n,
+                ))
+            },
+        },
         // Headers, encoded words, addresses, parameters.
         Case {
             name: "header-encoded-words",
