@@ -3,8 +3,12 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// The binary with the built-in defaults unless a test passes `--config`, also on a host where
+/// the package installed /etc/inspect-milter/config.yaml.
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_inspect-milter"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_inspect-milter"));
+    c.env("INSPECT_MILTER_CONFIG", "");
+    c
 }
 
 fn root() -> PathBuf {
@@ -200,6 +204,39 @@ fn scan_explains_a_quarantine_as_the_configured_mode_does() {
         both.contains("keep the message in the quarantine store and hold it in the MTA's queue"),
         "{both}"
     );
+}
+
+/// Without --config, INSPECT_MILTER_CONFIG names the file (as /etc/inspect-milter/config.yaml
+/// does on a packaged host): `check` says which file it checked, and the review commands find
+/// the store it names.
+#[test]
+fn the_configuration_file_is_found_without_config() {
+    let dir = super::support::lab::TempDir::new("found");
+    let store = dir.0.join("quarantine");
+    let conf = dir.0.join("site.yaml");
+    std::fs::write(&conf, format!("quarantine:\n  dir: {}\n", store.display())).unwrap();
+    let found = |args: &[&str]| bin().env("INSPECT_MILTER_CONFIG", &conf).args(args).output().unwrap();
+    let out = found(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out)
+            .starts_with(&format!("configuration: {} (from INSPECT_MILTER_CONFIG)\n", conf.display()))
+    );
+    let out = found(&["quarantine", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains(&format!("no quarantine store at {}", store.display())), "{err}");
+    assert!(err.contains("quarantine.dir from ") && err.contains("site.yaml"), "{err}");
+    std::fs::create_dir(&store).unwrap();
+    let out = found(&["quarantine", "list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout(&out), "no quarantined messages match\n");
+    // --config wins, and says nothing about where it came from: it was typed.
+    let out = found(&["check", "--config", "/dev/null"]);
+    assert_eq!(stdout(&out), "0 error(s), 0 warning(s)\n");
+    // Set but empty: the built-in defaults.
+    let out = bin().args(["check"]).output().unwrap();
+    assert_eq!(stdout(&out), "0 error(s), 0 warning(s)\n");
 }
 
 #[test]

@@ -13,6 +13,7 @@ use clap::Args;
 
 use super::scan::{collect, par_map};
 use super::{EXIT_ERROR, EXIT_OK, RulesArgs};
+use crate::config::ConfigSource;
 use crate::inspect::{Decision, Report};
 use crate::milter::Envelope;
 use crate::pipeline::Pipeline;
@@ -45,7 +46,7 @@ struct Scanned {
     uninspected: Vec<String>,
 }
 
-pub fn run(args: DetectionArgs) -> u8 {
+pub fn run(args: DetectionArgs, config: &ConfigSource) -> u8 {
     let sample = match args.sample.as_deref().map(parse_sample).transpose() {
         Ok(s) => s,
         Err(e) => {
@@ -53,7 +54,7 @@ pub fn run(args: DetectionArgs) -> u8 {
             return EXIT_ERROR;
         }
     };
-    let (pipeline, _) = match args.rules.pipeline(None) {
+    let (pipeline, _) = match args.rules.pipeline(None, config) {
         Ok(p) => p,
         Err(code) => return code,
     };
