@@ -273,8 +273,19 @@ fn the_packaged_sample_config_parses_and_matches_the_defaults() {
         assert_eq!(*decision, d.policy.for_reason(*reason), "{reason}");
     }
     assert_eq!(c.policy.uninspectable.len(), 12, "every reason is listed");
-    assert_eq!(c.quarantine, d.quarantine);
-    assert_eq!(c.release, d.release);
+    // The state is the packaged daemon's: the default for root and the package's user (others
+    // get their own state directory by default).
+    let state = std::path::Path::new(inspect_milter::config::state::SYSTEM_STATE_DIR);
+    let dir = state.join("quarantine");
+    assert_eq!(
+        c.quarantine,
+        inspect_milter::config::quarantine::QuarantineConfig { dir, ..d.quarantine.clone() }
+    );
+    let secret_file = state.join("release.key");
+    assert_eq!(
+        c.release,
+        inspect_milter::config::release::ReleaseConfig { secret_file, ..d.release.clone() }
+    );
     assert_eq!(c.log, d.log);
     assert_eq!(c.metrics, d.metrics);
 }

@@ -12,6 +12,7 @@ pub mod policy;
 pub mod quarantine;
 pub mod release;
 mod source;
+pub mod state;
 mod units;
 
 use std::fmt;

@@ -44,8 +44,7 @@ const HEADER_WIDTH: usize = 200;
 
 #[derive(Debug, Args)]
 pub struct QuarantineArgs {
-    /// The quarantine store directory [default: the configuration's `quarantine.dir`, else
-    /// /var/lib/inspect-milter/quarantine].
+    /// The quarantine store directory [default: the configuration's `quarantine.dir`].
     #[arg(long, value_name = "DIR", global = true)]
     pub store: Option<PathBuf>,
     /// Configuration file, for `quarantine.dir` and `release` [default: $INSPECT_MILTER_CONFIG,

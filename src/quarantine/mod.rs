@@ -42,7 +42,3 @@ pub use error::StoreError;
 pub use id::Id;
 pub use store::{Filter, Listing, Purged, Store};
 pub use time::{Timestamp, parse_duration};
-
-/// Where the store is when the configuration does not say: the state directory of the
-/// packaged daemon. Created 0700 on first use.
-pub const DEFAULT_ROOT: &str = "/var/lib/inspect-milter/quarantine";
