@@ -60,8 +60,8 @@ pub fn run(args: ServeArgs, source: ConfigSource, log_flag: Option<&str>) -> u8 
 /// Builds the filter a configuration describes: rules compiled, quarantine store open.
 fn build(config: &Config) -> Result<(InspectFilter, Vec<String>), String> {
     let (pipeline, warnings) = Pipeline::load(config).map_err(|e| e.to_string())?;
-    let filter = InspectFilter::open(pipeline, config)
-        .map_err(|e| format!("cannot open the quarantine store: {e}"))?;
+    // Its errors say what could not be opened (the store, the release key) and why.
+    let filter = InspectFilter::open(pipeline, config)?;
     Ok((filter, warnings.iter().map(ToString::to_string).collect()))
 }
 

@@ -633,20 +633,7 @@ fn current_user() -> String {
     }
     // SAFETY: getuid has no preconditions.
     let uid = unsafe { libc::getuid() };
-    // SAFETY: getpwuid_r writes only into `pwd` and `buf`, which outlive the call, and sets
-    // `result` to null or to `&pwd`; `pw_name` then points into `buf`.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut buf = vec![0 as libc::c_char; 4096];
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) == 0
-            && !result.is_null()
-            && !pwd.pw_name.is_null()
-        {
-            return std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
-        }
-    }
-    format!("uid {uid}")
+    super::ownership::user_name(uid).unwrap_or_else(|| format!("uid {uid}"))
 }
 
 #[cfg(test)]

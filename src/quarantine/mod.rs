@@ -13,6 +13,8 @@
 //! - `id`: validated, time-sortable ids; the only way a name from outside reaches a path.
 //! - `time`: UTC timestamps, RFC 3339, and the durations people type (`7d`).
 //! - `durable`: exact permissions, fsync of files and directories, `flock`.
+//! - [`ownership`]: what root creates in the daemon's directories stays the daemon's; what
+//!   to say when the daemon cannot open its files.
 //! - `error`: [`StoreError`].
 //! - [`cli`]: the review commands (clap arguments and `run` functions).
 //! - `terminal`: making attacker-controlled text safe to print.
@@ -24,6 +26,7 @@ mod durable;
 mod entry;
 mod error;
 mod id;
+pub mod ownership;
 mod release;
 pub mod release_mark;
 pub mod store;
