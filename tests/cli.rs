@@ -239,6 +239,58 @@ fn the_configuration_file_is_found_without_config() {
     assert_eq!(stdout(&out), "0 error(s), 0 warning(s)\n");
 }
 
+/// The README's quick start (`serve` with the defaults, stopped with Ctrl-C) as an ordinary
+/// user, who may not write /var/lib: it runs, and keeps its state in the user's own state
+/// directory. As root the test becomes `nobody` for the run.
+#[test]
+fn the_quick_start_runs_as_an_ordinary_user() {
+    use std::io::BufRead;
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let home = super::support::lab::TempDir::new("home");
+    let mut cmd = if root {
+        std::os::unix::fs::chown(&home.0, Some(65534), Some(65534)).unwrap();
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+        c.arg(env!("CARGO_BIN_EXE_inspect-milter"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_inspect-milter"))
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = cmd
+        .args(["serve", "--listen", &format!("inet:127.0.0.1:{port}")])
+        .env("INSPECT_MILTER_CONFIG", "")
+        .env("HOME", &home.0)
+        .env_remove("XDG_STATE_HOME")
+        .current_dir(&home.0)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        let up = line.contains("listening");
+        log.push(line);
+        if up {
+            break;
+        }
+    }
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    log.extend(rx.try_iter());
+    assert!(status.success(), "{status:?}: {}", log.join("\n"));
+    let state = home.0.join(".local/state/inspect-milter");
+    assert!(state.join("release.key").is_file(), "{}", log.join("\n"));
+    assert!(state.join("quarantine/.lock").is_file(), "{}", log.join("\n"));
+}
+
 #[test]
 fn serve_refuses_a_bad_config_with_exit_2() {
     let dir = super::support::lab::TempDir::new("serve");
