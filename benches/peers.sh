@@ -63,12 +63,25 @@ if [ "${PEERS_IN_NAMESPACE:-0}" != 1 ]; then
     done
     if [ ${#need[@]} -gt 0 ]; then
         echo "installing ${need[*]}"
-        # No package may start its service (or fetch signatures) on this machine.
-        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+        # No package may start its service (or fetch signatures) on this machine. A
+        # policy-rc.d already there (container images ship one) is put back as it was, from
+        # beside it (where a killed run leaves it for the next run, or a person, to find).
+        rc_d=/usr/sbin/policy-rc.d
+        if { [ -e "$rc_d" ] || [ -L "$rc_d" ]; } && ! [ -e "$rc_d.peers-saved" ]; then
+            mv "$rc_d" "$rc_d.peers-saved"
+        fi
+        restore_rc_d() {
+            if [ -e "$rc_d.peers-saved" ] || [ -L "$rc_d.peers-saved" ]; then
+                mv -f "$rc_d.peers-saved" "$rc_d"
+            else
+                rm -f "$rc_d"
+            fi
+        }
+        trap restore_rc_d EXIT
+        printf '#!/bin/sh\nexit 101\n' > "$rc_d" && chmod +x "$rc_d"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-        rm -f /usr/sbin/policy-rc.d
+        restore_rc_d
         trap - EXIT
     fi
     if [ "${SKIP_BUILD:-0}" != 1 ]; then

@@ -3,6 +3,7 @@
 //! exactly what production does.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::Config;
@@ -13,8 +14,9 @@ use crate::inspect::report::REPORT_VERSION;
 use crate::inspect::{CoverageReport, Reason, Report, Uninspectable};
 use crate::milter::{Action, EndOfMessage, Envelope, Filter, FilterError, SmtpReply, Verdict};
 use crate::policy;
+use crate::quarantine::ownership::access_hint;
 use crate::quarantine::release_mark::{self, Secret};
-use crate::quarantine::{Id, Location, NewEntry, Store};
+use crate::quarantine::{Id, Location, NewEntry, Store, StoreError};
 use crate::rules::diag::Diagnostic;
 use crate::rules::{self, CompileOptions, RuleSet};
 
@@ -79,7 +81,7 @@ impl Pipeline {
             Ok(Some(s)) => Some((s, config.release.max_age)),
             Ok(None) => None,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot read the release secret; released messages will be inspected as new");
+                tracing::warn!(path = %config.release.secret_file.display(), error = %e, "cannot read the release secret; released messages will be inspected as new");
                 None
             }
         };
@@ -192,17 +194,35 @@ pub struct InspectFilter {
 
 impl InspectFilter {
     /// A filter with the quarantine store of `config`, opened (and created) now: a daemon that
-    /// cannot keep what it quarantines must not start.
+    /// cannot keep what it quarantines must not start. A refused permission is explained: who
+    /// owns what could not be opened, and the `chown` that gives the state to this daemon.
     pub fn open(mut pipeline: Pipeline, config: &Config) -> Result<InspectFilter, String> {
-        let store = Store::open(&config.quarantine.dir)
-            .map_err(|e| format!("cannot open the quarantine store: {e}"))?;
-        let secret = Secret::load_or_create(&config.release.secret_file).map_err(|e| {
-            format!("cannot create the release secret {}: {e}", config.release.secret_file.display())
+        let (dir, key) = (&config.quarantine.dir, &config.release.secret_file);
+        let store = Store::open(dir).map_err(|e| {
+            let hint = match &e {
+                StoreError::Io { path, source } => access_hint(source, path, state_to_fix(config, dir)),
+                _ => String::new(),
+            };
+            format!("cannot open the quarantine store: {e}{hint}")
+        })?;
+        let secret = Secret::load_or_create(key).map_err(|e| {
+            let hint = access_hint(&e, key, state_to_fix(config, key));
+            format!("cannot read or create the release secret {}: {e}{hint}", key.display())
         })?;
         pipeline.release = Some((secret, config.release.max_age));
         // Only quarantined messages need their hash; it is added to their report below.
         pipeline.inspector.hash_message = false;
         Ok(InspectFilter { pipeline, store: Some(store), mode: config.quarantine.mode })
+    }
+}
+
+/// What one `chown -R` must cover to give the daemon its state: the directory holding both the
+/// store and the release key when there is one (`/var/lib/inspect-milter` by default and in
+/// the package), else `path` alone.
+fn state_to_fix<'a>(config: &'a Config, path: &'a Path) -> &'a Path {
+    match config.release.secret_file.parent() {
+        Some(dir) if dir.parent().is_some() && config.quarantine.dir.starts_with(dir) => dir,
+        _ => path,
     }
 }
 

@@ -3,8 +3,12 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// The binary with the built-in defaults unless a test passes `--config`, also on a host where
+/// the package installed /etc/inspect-milter/config.yaml.
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_inspect-milter"))
+    let mut c = Command::new(env!("CARGO_BIN_EXE_inspect-milter"));
+    c.env("INSPECT_MILTER_CONFIG", "");
+    c
 }
 
 fn root() -> PathBuf {
@@ -202,6 +206,91 @@ fn scan_explains_a_quarantine_as_the_configured_mode_does() {
     );
 }
 
+/// Without --config, INSPECT_MILTER_CONFIG names the file (as /etc/inspect-milter/config.yaml
+/// does on a packaged host): `check` says which file it checked, and the review commands find
+/// the store it names.
+#[test]
+fn the_configuration_file_is_found_without_config() {
+    let dir = super::support::lab::TempDir::new("found");
+    let store = dir.0.join("quarantine");
+    let conf = dir.0.join("site.yaml");
+    std::fs::write(&conf, format!("quarantine:\n  dir: {}\n", store.display())).unwrap();
+    let found = |args: &[&str]| bin().env("INSPECT_MILTER_CONFIG", &conf).args(args).output().unwrap();
+    let out = found(&["check"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(
+        stdout(&out)
+            .starts_with(&format!("configuration: {} (from INSPECT_MILTER_CONFIG)\n", conf.display()))
+    );
+    let out = found(&["quarantine", "list"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(err.contains(&format!("no quarantine store at {}", store.display())), "{err}");
+    assert!(err.contains("quarantine.dir from ") && err.contains("site.yaml"), "{err}");
+    std::fs::create_dir(&store).unwrap();
+    let out = found(&["quarantine", "list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout(&out), "no quarantined messages match\n");
+    // --config wins, and says nothing about where it came from: it was typed.
+    let out = found(&["check", "--config", "/dev/null"]);
+    assert_eq!(stdout(&out), "0 error(s), 0 warning(s)\n");
+    // Set but empty: the built-in defaults.
+    let out = bin().args(["check"]).output().unwrap();
+    assert_eq!(stdout(&out), "0 error(s), 0 warning(s)\n");
+}
+
+/// The README's quick start (`serve` with the defaults, stopped with Ctrl-C) as an ordinary
+/// user, who may not write /var/lib: it runs, and keeps its state in the user's own state
+/// directory. As root the test becomes `nobody` for the run.
+#[test]
+fn the_quick_start_runs_as_an_ordinary_user() {
+    use std::io::BufRead;
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let home = super::support::lab::TempDir::new("home");
+    let mut cmd = if root {
+        std::os::unix::fs::chown(&home.0, Some(65534), Some(65534)).unwrap();
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+        c.arg(env!("CARGO_BIN_EXE_inspect-milter"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_inspect-milter"))
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = cmd
+        .args(["serve", "--listen", &format!("inet:127.0.0.1:{port}")])
+        .env("INSPECT_MILTER_CONFIG", "")
+        .env("HOME", &home.0)
+        .env_remove("XDG_STATE_HOME")
+        .current_dir(&home.0)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        let up = line.contains("listening");
+        log.push(line);
+        if up {
+            break;
+        }
+    }
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = child.wait().unwrap();
+    log.extend(rx.try_iter());
+    assert!(status.success(), "{status:?}: {}", log.join("\n"));
+    let state = home.0.join(".local/state/inspect-milter");
+    assert!(state.join("release.key").is_file(), "{}", log.join("\n"));
+    assert!(state.join("quarantine/.lock").is_file(), "{}", log.join("\n"));
+}
+
 #[test]
 fn serve_refuses_a_bad_config_with_exit_2() {
     let dir = super::support::lab::TempDir::new("serve");
@@ -236,8 +325,19 @@ fn the_packaged_sample_config_parses_and_matches_the_defaults() {
         assert_eq!(*decision, d.policy.for_reason(*reason), "{reason}");
     }
     assert_eq!(c.policy.uninspectable.len(), 12, "every reason is listed");
-    assert_eq!(c.quarantine, d.quarantine);
-    assert_eq!(c.release, d.release);
+    // The state is the packaged daemon's: the default for root and the package's user (others
+    // get their own state directory by default).
+    let state = std::path::Path::new(inspect_milter::config::state::SYSTEM_STATE_DIR);
+    let dir = state.join("quarantine");
+    assert_eq!(
+        c.quarantine,
+        inspect_milter::config::quarantine::QuarantineConfig { dir, ..d.quarantine.clone() }
+    );
+    let secret_file = state.join("release.key");
+    assert_eq!(
+        c.release,
+        inspect_milter::config::release::ReleaseConfig { secret_file, ..d.release.clone() }
+    );
     assert_eq!(c.log, d.log);
     assert_eq!(c.metrics, d.metrics);
 }

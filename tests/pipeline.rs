@@ -146,6 +146,7 @@ async fn scan_and_the_daemon_agree() {
     std::fs::write(&eicar, eicar_message()).unwrap();
     files.push(eicar);
     let scan = std::process::Command::new(env!("CARGO_BIN_EXE_inspect-milter"))
+        .env("INSPECT_MILTER_CONFIG", "") // the daemon's built-in rules, on a packaged host too
         .arg("scan")
         .arg("--json")
         .args(&files)

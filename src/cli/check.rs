@@ -13,7 +13,7 @@ use clap::Args;
 
 use super::test::Color;
 use super::{EXIT_ERROR, EXIT_FOUND, EXIT_OK};
-use crate::config::Config;
+use crate::config::{Config, ConfigSource};
 use crate::milter::negotiate::{action, proto, stage};
 use crate::mta::{Client, POSTFIX_OFFER};
 use crate::rules::diag::{Diagnostic, Severity};
@@ -24,7 +24,9 @@ pub struct CheckArgs {
     /// Rules directory to check (default: the configuration's `rules.dir`, else the shipped pack).
     #[arg(value_name = "RULES_DIR")]
     pub rules: Option<PathBuf>,
-    /// Configuration file to check.
+    /// Configuration file to check [default: $INSPECT_MILTER_CONFIG, else
+    /// /etc/inspect-milter/config.yaml when it exists, else the built-in defaults; the file
+    /// found is named in the output].
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Warnings count as failures (exit 1).
@@ -44,21 +46,26 @@ pub struct CheckArgs {
     pub color: Color,
 }
 
-pub fn run(args: CheckArgs) -> u8 {
+pub fn run(args: CheckArgs, source: &ConfigSource) -> u8 {
     if let Some(addr) = &args.connect {
         let connected = connect(addr, args.timeout, args.json);
         if args.config.is_none() && args.rules.is_none() {
             return connected;
         }
-        return connected.max(check_files(&args));
+        return connected.max(check_files(&args, source));
     }
-    check_files(&args)
+    check_files(&args, source)
 }
 
 /// The configuration and every rule file.
-fn check_files(args: &CheckArgs) -> u8 {
+fn check_files(args: &CheckArgs, source: &ConfigSource) -> u8 {
+    // A file nobody named on the command line is named here, so that nobody takes a check of
+    // the site's file for a check of the defaults (or the other way round).
+    if !args.json && !source.is_given() && source.path().is_some() {
+        println!("configuration: {source}");
+    }
     let mut diags = Vec::new();
-    let config = match &args.config {
+    let config = match source.path() {
         None => Some(Config::default()),
         Some(path) => match Config::load(path) {
             Ok(c) => Some(c),

@@ -17,6 +17,7 @@ use clap::Args;
 
 use super::scan::{collect, par_map};
 use super::{EXIT_ERROR, EXIT_OK, RulesArgs};
+use crate::config::ConfigSource;
 use crate::inspect::{Decision, Report};
 use crate::milter::Envelope;
 use crate::pipeline::Pipeline;
@@ -92,7 +93,7 @@ fn decisions(v: &[Scanned]) -> BTreeMap<Decision, usize> {
     by
 }
 
-pub fn run(args: DetectionArgs) -> u8 {
+pub fn run(args: DetectionArgs, config: &ConfigSource) -> u8 {
     let sample = match args.sample.as_deref().map(parse_sample).transpose() {
         Ok(s) => s,
         Err(e) => {
@@ -100,7 +101,7 @@ pub fn run(args: DetectionArgs) -> u8 {
             return EXIT_ERROR;
         }
     };
-    let (pipeline, _) = match args.rules.pipeline(None) {
+    let (pipeline, _) = match args.rules.pipeline(None, config) {
         Ok(p) => p,
         Err(code) => return code,
     };

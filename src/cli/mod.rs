@@ -8,9 +8,12 @@ mod scan;
 mod serve;
 mod test;
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::config::ConfigSource;
 
 /// An inspection-aware content-filter milter for Postfix and Sendmail.
 #[derive(Debug, Parser)]
@@ -55,6 +58,21 @@ pub const EXIT_FOUND: u8 = 1;
 /// An error: cannot read, cannot load, cannot connect.
 pub const EXIT_ERROR: u8 = 2;
 
+impl Command {
+    /// `--config` as typed, for the subcommands that read a configuration.
+    fn config_flag(&self) -> Option<&Path> {
+        match self {
+            Command::Serve(a) => a.config.as_deref(),
+            Command::Scan(a) => a.rules.config.as_deref(),
+            Command::Detection(a) => a.rules.config.as_deref(),
+            Command::Test(a) => a.rules.config.as_deref(),
+            Command::Check(a) => a.config.as_deref(),
+            Command::Quarantine(a) => a.config.as_deref(),
+            Command::Manual(_) => None,
+        }
+    }
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let level = cli.log_level.as_deref();
@@ -63,13 +81,15 @@ pub fn main() -> ExitCode {
         // people on standard error and only need warnings from the engine.
         init_logging(level, "warn", crate::config::ops::LogFormat::Text);
     }
+    // The one place that decides which configuration file every subcommand reads.
+    let config = ConfigSource::find(cli.command.config_flag());
     let code = match cli.command {
-        Command::Serve(args) => serve::run(args, level),
-        Command::Scan(args) => scan::run(args),
-        Command::Detection(args) => detection::run(args),
-        Command::Test(args) => test::run(args),
-        Command::Check(args) => check::run(args),
-        Command::Quarantine(args) => crate::quarantine::cli::run(args),
+        Command::Serve(args) => serve::run(args, config, level),
+        Command::Scan(args) => scan::run(args, &config),
+        Command::Detection(args) => detection::run(args, &config),
+        Command::Test(args) => test::run(args, &config),
+        Command::Check(args) => check::run(args, &config),
+        Command::Quarantine(args) => crate::quarantine::cli::run(args, &config),
         Command::Manual(args) => manual::run(args),
     };
     ExitCode::from(code)
@@ -98,22 +118,20 @@ pub(crate) fn init_logging(flag: Option<&str>, configured: &str, format: crate::
     };
 }
 
-/// Loads the configuration file, or the defaults without one; an error is printed and becomes
+/// Loads the configuration, or the defaults without a file; an error is printed and becomes
 /// exit code 2.
-pub(crate) fn load_config(path: Option<&std::path::Path>) -> Result<crate::config::Config, u8> {
-    match path {
-        None => Ok(crate::config::Config::default()),
-        Some(p) => crate::config::Config::load(p).map_err(|e| {
-            eprintln!("inspect-milter: {e}");
-            EXIT_ERROR
-        }),
-    }
+pub(crate) fn load_config(source: &ConfigSource) -> Result<crate::config::Config, u8> {
+    source.load().map_err(|e| {
+        eprintln!("inspect-milter: {e}");
+        EXIT_ERROR
+    })
 }
 
 /// Where the rules come from, for the commands that inspect offline.
 #[derive(Debug, clap::Args)]
 pub struct RulesArgs {
-    /// Configuration file (rules, limits, policy). Without it, the documented defaults.
+    /// Configuration file (rules, limits, policy) [default: $INSPECT_MILTER_CONFIG, else
+    /// /etc/inspect-milter/config.yaml when it exists, else the built-in defaults].
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
     /// Rules directory, overriding the configuration's `rules.dir`.
@@ -123,18 +141,21 @@ pub struct RulesArgs {
 
 impl RulesArgs {
     /// Loads the configuration and compiles the rules, printing warnings. The rules are, in
-    /// order: `--rules`, the configuration's `rules.dir`, the directory above `tests_dir` when
-    /// it holds rule files (so `test rules/tests` tests the rules being edited), else the pack
-    /// built into the binary. Returns the pipeline and a description of where the rules came
-    /// from; errors are printed and become exit code 2.
+    /// order: `--rules`, the `rules.dir` of a configuration asked for (`--config` or
+    /// `INSPECT_MILTER_CONFIG`), the directory above `tests_dir` when it holds rule files (so
+    /// `test rules/tests` tests the rules being edited, on a host with the package too), the
+    /// site configuration's `rules.dir`, else the pack built into the binary. Returns the
+    /// pipeline and a description of where the rules came from; errors are printed and become
+    /// exit code 2.
     pub fn pipeline(
         &self,
         tests_dir: Option<&std::path::Path>,
+        from: &ConfigSource,
     ) -> Result<(crate::pipeline::Pipeline, String), u8> {
-        let mut config = load_config(self.config.as_deref())?;
+        let mut config = load_config(from)?;
         if let Some(dir) = &self.rules {
             config.rules.dirs = vec![dir.clone()];
-        } else if config.rules.dirs.is_empty()
+        } else if (config.rules.dirs.is_empty() || from.is_site())
             // Made absolute first: the directory above `tests` or `.` is not in the path.
             && let Some(parent) = tests_dir
                 .and_then(|d| std::fs::canonicalize(d).ok())

@@ -18,6 +18,7 @@ use clap::Args;
 
 use super::test::CaseEnvelope;
 use super::{EXIT_ERROR, EXIT_FOUND, EXIT_OK, RulesArgs};
+use crate::config::ConfigSource;
 use crate::inspect::{Decision, Report};
 use crate::milter::{Action, HeaderChange, Verdict};
 use crate::pipeline::Pipeline;
@@ -67,8 +68,8 @@ struct Scanned {
     raw: Option<Vec<u8>>,
 }
 
-pub fn run(args: ScanArgs) -> u8 {
-    let (pipeline, _) = match args.rules.pipeline(None) {
+pub fn run(args: ScanArgs, config: &ConfigSource) -> u8 {
+    let (pipeline, _) = match args.rules.pipeline(None, config) {
         Ok(p) => p,
         Err(code) => return code,
     };

@@ -3,10 +3,11 @@
 //! SIGTERM drains (messages in flight finish within `timeouts.shutdown_grace`), SIGINT stops
 //! at once, SIGHUP reloads: the configuration and rules are rebuilt aside and swapped in only
 //! if everything loads; messages in flight finish with what they started with; any error keeps
-//! what is in force and is logged in one line. With no `--config`, the built-in defaults
-//! apply: `inet:127.0.0.1:8897` and the shipped rules.
+//! what is in force and is logged in one line. With no `--config`, the site's file when the
+//! package installed one (see `config::source`), else the built-in defaults:
+//! `inet:127.0.0.1:8897` and the shipped rules.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
@@ -15,7 +16,7 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use super::{EXIT_ERROR, EXIT_OK};
-use crate::config::Config;
+use crate::config::{Config, ConfigSource};
 use crate::metrics::{self, ResultLabel};
 use crate::milter::Filter;
 use crate::pipeline::{InspectFilter, Pipeline};
@@ -24,7 +25,9 @@ use crate::server::{self, ListenAddr, Listener, Phase};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Configuration file (YAML). Without it, every setting has its documented default.
+    /// Configuration file (YAML) [default: $INSPECT_MILTER_CONFIG, else
+    /// /etc/inspect-milter/config.yaml when it exists, else every setting has its documented
+    /// default].
     #[arg(long, short = 'c', value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Listen on ADDR instead of the configured addresses (repeatable): inet:HOST:PORT,
@@ -33,13 +36,14 @@ pub struct ServeArgs {
     pub listen: Vec<ListenAddr>,
 }
 
-pub fn run(args: ServeArgs, log_flag: Option<&str>) -> u8 {
+pub fn run(args: ServeArgs, source: ConfigSource, log_flag: Option<&str>) -> u8 {
     crate::memory::tune_allocator();
-    let mut config = match super::load_config(args.config.as_deref()) {
+    let mut config = match super::load_config(&source) {
         Ok(c) => c,
         Err(code) => return code,
     };
     super::init_logging(log_flag, &config.log.level, config.log.format);
+    info!(config = %source, "configuration loaded");
     if !args.listen.is_empty() {
         config.listen = args.listen.clone();
     }
@@ -50,14 +54,14 @@ pub fn run(args: ServeArgs, log_flag: Option<&str>) -> u8 {
             return EXIT_ERROR;
         }
     };
-    runtime.block_on(serve(config, args))
+    runtime.block_on(serve(config, source.path().map(Path::to_path_buf), args))
 }
 
 /// Builds the filter a configuration describes: rules compiled, quarantine store open.
 fn build(config: &Config) -> Result<(InspectFilter, Vec<String>), String> {
     let (pipeline, warnings) = Pipeline::load(config).map_err(|e| e.to_string())?;
-    let filter = InspectFilter::open(pipeline, config)
-        .map_err(|e| format!("cannot open the quarantine store: {e}"))?;
+    // Its errors say what could not be opened (the store, the release key) and why.
+    let filter = InspectFilter::open(pipeline, config)?;
     Ok((filter, warnings.iter().map(ToString::to_string).collect()))
 }
 
@@ -68,7 +72,8 @@ fn announce(filter: &InspectFilter) -> (String, usize, usize) {
     (rules.identity.clone(), rules.yara_count(), rules.regex_count())
 }
 
-async fn serve(config: Config, args: ServeArgs) -> u8 {
+/// `path`: the configuration file that SIGHUP reads again (`None`: built-in defaults).
+async fn serve(config: Config, path: Option<PathBuf>, args: ServeArgs) -> u8 {
     let fail = |listeners: &[Listener], msg: String| {
         error!("{msg}");
         eprintln!("inspect-milter: {msg}");
@@ -109,7 +114,7 @@ async fn serve(config: Config, args: ServeArgs) -> u8 {
     let (filter_tx, filters) = watch::channel(filter);
     let (phase_tx, phase) = watch::channel(Phase::Running);
     let options = server_options(&config);
-    let signals = signals(phase_tx, filter_tx, config, args);
+    let signals = signals(phase_tx, filter_tx, config, path, args.listen);
     let signal_task = tokio::spawn(signals);
     server::run(listeners, filters, options, phase).await;
     signal_task.abort();
@@ -124,7 +129,8 @@ async fn signals(
     phase_tx: watch::Sender<Phase>,
     filter_tx: watch::Sender<Arc<dyn Filter>>,
     config: Config,
-    args: ServeArgs,
+    path: Option<PathBuf>,
+    listen: Vec<ListenAddr>,
 ) {
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
         (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
@@ -151,12 +157,12 @@ async fn signals(
                 return;
             }
             _ = hup.recv() => {
-                let Some(path) = args.config.clone() else {
+                let Some(path) = path.clone() else {
                     // Without a file, only the rules can change: the built-in pack does not.
                     info!("SIGHUP: no configuration file; nothing to reload");
                     continue;
                 };
-                let listen = args.listen.clone();
+                let listen = listen.clone();
                 let loaded = tokio::task::spawn_blocking(move || {
                     let mut config = Config::load(&path).map_err(|e| e.to_string())?;
                     if !listen.is_empty() {

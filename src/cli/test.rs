@@ -14,6 +14,7 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use super::{EXIT_ERROR, EXIT_FOUND, EXIT_OK, RulesArgs};
+use crate::config::ConfigSource;
 use crate::inspect::{Decision, Report};
 use crate::milter::Envelope;
 use crate::milter::envelope::{Auth, Tls};
@@ -154,13 +155,13 @@ struct CaseResult {
     report: Option<Report>,
 }
 
-pub fn run(args: TestArgs) -> u8 {
+pub fn run(args: TestArgs, config: &ConfigSource) -> u8 {
     let color = match args.color {
         Color::Always => true,
         Color::Never => false,
         Color::Auto => std::io::stdout().is_terminal(),
     };
-    let (mut pipeline, source) = match args.rules.pipeline(Some(&args.dir)) {
+    let (mut pipeline, source) = match args.rules.pipeline(Some(&args.dir), config) {
         Ok(p) => p,
         Err(code) => return code,
     };

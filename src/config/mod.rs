@@ -4,12 +4,15 @@
 //! Unknown keys are errors (a misspelt key silently ignored is a setting silently not applied),
 //! and every error names the file and line:column. With no file at all, [`Config::default`] is
 //! the documented quickstart: listen on `inet:127.0.0.1:8897`, fail closed with tempfail.
+//! Which file a command reads when `--config` is not given is decided in `source`.
 
 pub mod inspect;
 pub mod ops;
 pub mod policy;
 pub mod quarantine;
 pub mod release;
+mod source;
+pub mod state;
 mod units;
 
 use std::fmt;
@@ -18,6 +21,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+pub use source::{CONFIG_ENV, ConfigSource, SITE_CONFIG};
 pub use units::{Bytes, Span, parse_bytes, parse_duration};
 
 use crate::server::ListenAddr;

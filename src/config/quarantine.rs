@@ -21,8 +21,10 @@ pub enum QuarantineMode {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawQuarantine {
-    /// The store directory. Default `/var/lib/inspect-milter/quarantine`, the packaged
-    /// daemon's state directory; created 0700 on first use.
+    /// The store directory, created 0700 on first use. Default `quarantine` in the state
+    /// directory: `/var/lib/inspect-milter`, the packaged daemon's, for whoever may write it
+    /// (root, the package's user); for anyone else `$XDG_STATE_HOME/inspect-milter` (or
+    /// `~/.local/state/inspect-milter`), so the quick start runs without root.
     pub dir: PathBuf,
     /// `store`, `hold` or `both`. Default `store`: the MTA's hold queue keeps no reason and
     /// never expires, so our store is the source of truth. A message truncated at
@@ -32,7 +34,10 @@ pub struct RawQuarantine {
 
 impl Default for RawQuarantine {
     fn default() -> RawQuarantine {
-        RawQuarantine { dir: PathBuf::from(crate::quarantine::DEFAULT_ROOT), mode: QuarantineMode::Store }
+        RawQuarantine {
+            dir: super::state::default_state_dir().join("quarantine"),
+            mode: QuarantineMode::Store,
+        }
     }
 }
 

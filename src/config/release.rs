@@ -39,7 +39,9 @@ pub struct RawRelease {
     /// The MTA's sendmail program, for `method: sendmail`. Default `/usr/sbin/sendmail`.
     pub sendmail: PathBuf,
     /// The key of the release mark, generated (32 random bytes, mode 0600) on first use.
-    /// Default `/var/lib/inspect-milter/release.key`. The daemon and the CLI must share it.
+    /// Default `release.key` in the state directory (see `quarantine.dir`):
+    /// `/var/lib/inspect-milter/release.key` for root and the package's user. The daemon and
+    /// the CLI must share it.
     pub secret_file: PathBuf,
     /// How long a release mark is honoured. Default `7d`: long enough for a relay to retry,
     /// short enough that an old released copy cannot be replayed for ever.
@@ -58,7 +60,7 @@ impl Default for RawRelease {
             ca_file: None,
             helo: None,
             sendmail: PathBuf::from("/usr/sbin/sendmail"),
-            secret_file: PathBuf::from("/var/lib/inspect-milter/release.key"),
+            secret_file: super::state::default_state_dir().join("release.key"),
             max_age: Span(Duration::from_secs(7 * 86400)),
             timeout: Span(Duration::from_secs(60)),
         }

@@ -24,6 +24,7 @@ use super::id::Id;
 use super::store::{Filter, Store};
 use super::terminal::{escape, escape_bytes, escape_cut, json_safe};
 use super::time::{Timestamp, parse_duration};
+use crate::config::ConfigSource;
 
 /// Success.
 pub const EXIT_OK: u8 = 0;
@@ -43,11 +44,12 @@ const HEADER_WIDTH: usize = 200;
 
 #[derive(Debug, Args)]
 pub struct QuarantineArgs {
-    /// The quarantine store directory [default: the configuration's `quarantine.dir`, else
-    /// /var/lib/inspect-milter/quarantine].
+    /// The quarantine store directory [default: the configuration's `quarantine.dir`].
     #[arg(long, value_name = "DIR", global = true)]
     pub store: Option<PathBuf>,
-    /// Configuration file, for `quarantine.dir`.
+    /// Configuration file, for `quarantine.dir` and `release` [default: $INSPECT_MILTER_CONFIG,
+    /// else /etc/inspect-milter/config.yaml when it exists, as the daemon's, else the built-in
+    /// defaults].
     #[arg(long, short = 'c', value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
@@ -223,7 +225,7 @@ pub struct Console<'a> {
 }
 
 /// Runs a `quarantine` subcommand on the real standard output and error; returns the exit code.
-pub fn run(args: QuarantineArgs) -> u8 {
+pub fn run(args: QuarantineArgs, source: &ConfigSource) -> u8 {
     let out_is_terminal = io::stdout().is_terminal();
     let (stdout, stderr) = (io::stdout(), io::stderr());
     let (mut out, mut err) = (stdout.lock(), stderr.lock());
@@ -234,25 +236,29 @@ pub fn run(args: QuarantineArgs) -> u8 {
         now: Timestamp::now(),
         user: current_user(),
     };
-    run_with(args, &mut console)
+    run_with(args, source, &mut console)
 }
 
-/// Opens the store named by `--store` (or the default) and runs the subcommand.
-pub fn run_with(args: QuarantineArgs, c: &mut Console<'_>) -> u8 {
-    let config = match &args.config {
-        Some(path) => match crate::config::Config::load(path) {
-            Ok(config) => config,
-            Err(e) => {
-                let _ = writeln!(c.err, "inspect-milter: {e}");
-                return 2;
-            }
-        },
-        None => crate::config::Config::default(),
+/// Opens the store named by `--store` (or the configuration's) and runs the subcommand.
+pub fn run_with(args: QuarantineArgs, source: &ConfigSource, c: &mut Console<'_>) -> u8 {
+    let config = match source.load() {
+        Ok(config) => config,
+        Err(e) => {
+            let _ = writeln!(c.err, "inspect-milter: {e}");
+            return EXIT_ERROR;
+        }
     };
-    let root = args.store.unwrap_or_else(|| config.quarantine.dir.clone());
+    let root = args.store.clone().unwrap_or_else(|| config.quarantine.dir.clone());
     let store = match Store::open_existing(&root) {
         Ok(s) => s,
-        Err(e) => return report_error(c, &e),
+        Err(e) => {
+            let code = report_error(c, &e);
+            // Which file said where the store is, when nobody typed it.
+            if args.store.is_none() && !source.is_given() {
+                let _ = writeln!(c.err, "inspect-milter: quarantine.dir from {source}");
+            }
+            return code;
+        }
     };
     match args.command {
         QuarantineCommand::List(a) => run_list(&store, &a, c),
@@ -627,20 +633,7 @@ fn current_user() -> String {
     }
     // SAFETY: getuid has no preconditions.
     let uid = unsafe { libc::getuid() };
-    // SAFETY: getpwuid_r writes only into `pwd` and `buf`, which outlive the call, and sets
-    // `result` to null or to `&pwd`; `pw_name` then points into `buf`.
-    unsafe {
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut buf = vec![0 as libc::c_char; 4096];
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) == 0
-            && !result.is_null()
-            && !pwd.pw_name.is_null()
-        {
-            return std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
-        }
-    }
-    format!("uid {uid}")
+    super::ownership::user_name(uid).unwrap_or_else(|| format!("uid {uid}"))
 }
 
 #[cfg(test)]

@@ -206,7 +206,7 @@ fn kill_rounds(root: &Path, max_size: usize) -> String {
 
         // As a reader sees the store before anything is cleaned: a writer's lock held, so
         // open does not sweep.
-        let lock = durable::open_lock_file(&root.join(".lock")).unwrap();
+        let lock = durable::open_lock_file(&root.join(".lock"), None).unwrap();
         durable::lock(&lock, LockKind::Shared).unwrap();
         check_whole(&Store::open(root).unwrap(), &acked);
         drop(lock);

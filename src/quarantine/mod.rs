@@ -13,6 +13,8 @@
 //! - `id`: validated, time-sortable ids; the only way a name from outside reaches a path.
 //! - `time`: UTC timestamps, RFC 3339, and the durations people type (`7d`).
 //! - `durable`: exact permissions, fsync of files and directories, `flock`.
+//! - [`ownership`]: what root creates in the daemon's directories stays the daemon's; what
+//!   to say when the daemon cannot open its files.
 //! - `error`: [`StoreError`].
 //! - [`cli`]: the review commands (clap arguments and `run` functions).
 //! - `terminal`: making attacker-controlled text safe to print.
@@ -24,6 +26,7 @@ mod durable;
 mod entry;
 mod error;
 mod id;
+pub mod ownership;
 mod release;
 pub mod release_mark;
 pub mod store;
@@ -42,7 +45,3 @@ pub use error::StoreError;
 pub use id::Id;
 pub use store::{Filter, Listing, Purged, Store};
 pub use time::{Timestamp, parse_duration};
-
-/// Where the store is when the configuration does not say: the state directory of the
-/// packaged daemon. Created 0700 on first use.
-pub const DEFAULT_ROOT: &str = "/var/lib/inspect-milter/quarantine";

@@ -208,7 +208,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let store = Store::open(&dir).unwrap();
         let guard = store.release_lock().unwrap();
-        let other = durable::open_lock_file(&dir.join(".release.lock")).unwrap();
+        let other = durable::open_lock_file(&dir.join(".release.lock"), None).unwrap();
         assert!(!durable::try_lock(&other, LockKind::Exclusive).unwrap(), "a second release waits");
         drop(guard);
         assert!(

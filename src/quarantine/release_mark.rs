@@ -53,7 +53,8 @@ impl Secret {
     }
 
     /// Reads the secret, creating it (mode 0600, 32 random bytes) on first use. Two processes
-    /// racing to create it agree: the loser of `create_new` reads the winner's.
+    /// racing to create it agree: the loser of `create_new` reads the winner's. Created by root
+    /// in a directory of another user (the daemon's), it is that user's (see `ownership`).
     pub fn load_or_create(path: &Path) -> std::io::Result<Secret> {
         if let Some(s) = Secret::load(path)? {
             return Ok(s);
@@ -65,6 +66,9 @@ impl Secret {
         std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))?;
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        if let Some(owner) = path.parent().and_then(super::ownership::inherited) {
+            owner.give(&f)?;
+        }
         f.write_all(&key)?;
         f.sync_all()?;
         drop(f);

@@ -66,6 +66,7 @@ use super::durable::{self, DIR_MODE, LockKind};
 use super::entry::{Change, DAEMON, ENTRY_VERSION, Entry, HistoryEvent, Location, NewEntry, State};
 use super::error::{StoreError, at};
 use super::id::Id;
+use super::ownership::{self, Owner};
 use super::time::{Civil, Timestamp};
 
 const LOCK_FILE: &str = ".lock";
@@ -84,6 +85,9 @@ const ID_ATTEMPTS: usize = 8;
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Who gets what this process creates in the store: the root directory's owner when we
+    /// are root and it is not (see `ownership`); `None`, ourselves.
+    owner: Option<Owner>,
 }
 
 /// Which entries [`Store::list`] returns. Every field left `None` matches everything.
@@ -137,7 +141,8 @@ impl Store {
             if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty() && !p.is_dir()) {
                 DirBuilder::new().recursive(true).mode(DIR_MODE).create(parent).map_err(at(parent))?;
             }
-            if durable::ensure_dir(root).map_err(at(root))?
+            let owner = root.parent().and_then(ownership::inherited);
+            if durable::ensure_dir(root, owner).map_err(at(root))?
                 && let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty())
             {
                 durable::sync_dir(parent).map_err(at(parent))?;
@@ -156,10 +161,10 @@ impl Store {
     }
 
     fn init(root: &Path) -> Result<Store, StoreError> {
-        let store = Store { root: root.to_path_buf() };
+        let store = Store { root: root.to_path_buf(), owner: ownership::inherited(root) };
         check_writable(root)?;
         let lock_path = store.lock_path();
-        let lock = durable::open_lock_file(&lock_path).map_err(at(&lock_path))?;
+        let lock = durable::open_lock_file(&lock_path, store.owner).map_err(at(&lock_path))?;
         if durable::try_lock(&lock, LockKind::Exclusive).map_err(at(&lock_path))? {
             store.sweep(false, false)?;
         }
@@ -182,7 +187,7 @@ impl Store {
         })?;
         let _writer = self.lock_store(LockKind::Shared)?;
         let dir = self.root.join(received.day_name());
-        if durable::ensure_dir(&dir).map_err(at(&dir))? {
+        if durable::ensure_dir(&dir, self.owner).map_err(at(&dir))? {
             durable::sync_dir(&self.root).map_err(at(&self.root))?;
         }
         let (id, file) = self.claim_id(received)?;
@@ -441,7 +446,7 @@ impl Store {
         for _ in 0..ID_ATTEMPTS {
             let id = Id::generate(received).map_err(at(Path::new("getrandom")))?;
             let path = self.message_path(&id);
-            match durable::create_new(&path) {
+            match durable::create_new(&path, self.owner) {
                 // A tombstone keeps its id taken after its message file is gone.
                 Ok(_) if self.meta_path(&id).exists() => {
                     durable::remove_if_present(&path).map_err(at(&path))?
@@ -473,7 +478,7 @@ impl Store {
         let json = serde_json::to_vec_pretty(entry)
             .map_err(|e| StoreError::Invalid(format!("{}: cannot serialize metadata: {e}", entry.id)))?;
         let written = (|| {
-            let mut f = durable::create_truncate(&tmp).map_err(at(&tmp))?;
+            let mut f = durable::create_replacing(&tmp, self.owner).map_err(at(&tmp))?;
             f.write_all(&json).map_err(at(&tmp))?;
             f.sync_all().map_err(at(&tmp))?;
             drop(f);
@@ -500,14 +505,14 @@ impl Store {
     /// Dropping the file releases the lock.
     pub fn release_lock(&self) -> Result<File, StoreError> {
         let path = self.root.join(RELEASE_LOCK_FILE);
-        let f = durable::open_lock_file(&path).map_err(at(&path))?;
+        let f = durable::open_lock_file(&path, self.owner).map_err(at(&path))?;
         durable::lock(&f, LockKind::Exclusive).map_err(at(&path))?;
         Ok(f)
     }
 
     fn lock_store(&self, kind: LockKind) -> Result<File, StoreError> {
         let path = self.lock_path();
-        let f = durable::open_lock_file(&path).map_err(at(&path))?;
+        let f = durable::open_lock_file(&path, self.owner).map_err(at(&path))?;
         durable::lock(&f, kind).map_err(at(&path))?;
         Ok(f)
     }

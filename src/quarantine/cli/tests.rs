@@ -32,7 +32,7 @@ fn run_in(root: &Path, args: &[&str], terminal: bool) -> Run {
         now: Timestamp::now(),
         user: "tester".into(),
     };
-    let code = run_with(cmd.args, &mut console);
+    let code = run_with(cmd.args, &ConfigSource::BuiltIn, &mut console);
     Run {
         code,
         out: String::from_utf8_lossy(&out).into_owned(),

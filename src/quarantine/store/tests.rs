@@ -518,3 +518,37 @@ fn readers_never_see_torn_metadata_while_writers_work() {
     assert_eq!(listed.len(), 3 + puts.len());
     assert!(puts.iter().all(|id| listed.contains(id)));
 }
+
+/// Root working in a store that belongs to the daemon's user (a reviewer's `quarantine` command,
+/// a trial `serve`) leaves everything it creates to that user, so the daemon can still open it.
+#[test]
+#[ignore = "needs root (gives files to another user): run by tests/run as root"]
+fn what_root_creates_in_another_users_store_stays_theirs() {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "only root can give files away: run by tests/run as root");
+    let dir = TempDir::new();
+    let state = dir.path().join("state");
+    fs::create_dir(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+    let root = state.join("quarantine");
+    let store = Store::open(&root).unwrap();
+    let id = put(&store, "2026-11-28T20:15:02Z", "eve@example.net", "Invoice");
+    store.set_state(&id, State::Released, change("root", "release", "ok")).unwrap();
+    drop(store.release_lock().unwrap());
+    // The store, its lock files, the day directory, the message and its (rewritten) metadata.
+    let mut paths = vec![root.clone()];
+    let mut i = 0;
+    while i < paths.len() {
+        if paths[i].is_dir() {
+            let inside: Vec<_> = fs::read_dir(&paths[i]).unwrap().map(|e| e.unwrap().path()).collect();
+            paths.extend(inside);
+        }
+        i += 1;
+    }
+    assert_eq!(paths.len(), 6, "{paths:?}");
+    for p in &paths {
+        let meta = fs::symlink_metadata(p).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534), "{}", p.display());
+    }
+}
