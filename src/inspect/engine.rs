@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::hit::{Engine, Hit};
 use super::report::{MessageFacts, SenderFacts, TargetCount, Timings};
-use super::yara::ScanContext;
 use super::{Anomaly, Deadline, Limits, PartInfo, Reason, Target, TargetKind, Uninspectable, walk_until};
+use crate::inspect::engines::hit::{Engine, Hit};
+use crate::inspect::engines::scan_yara::ScanContext;
 use crate::milter::Envelope;
 use crate::rules::RuleSet;
 
@@ -73,12 +73,16 @@ impl Inspector {
             part_path,
             detail,
         };
-        let authentication =
-            super::sender::authenticate(&walked.targets, &self.trusted_authserv_ids, &mut walked.anomalies);
-        let (mut bulk, bulk_done) = super::bulk::structure(&walked.targets, &mut walked.anomalies, deadline);
-        let evidence = super::signals::Evidence::from_authentication(&authentication);
+        let authentication = crate::inspect::evidence::sender::authenticate(
+            &walked.targets,
+            &self.trusted_authserv_ids,
+            &mut walked.anomalies,
+        );
+        let (mut bulk, bulk_done) =
+            crate::inspect::evidence::bulk::structure(&walked.targets, &mut walked.anomalies, deadline);
+        let evidence = crate::inspect::evidence::signals::Evidence::from_authentication(&authentication);
         if !bulk_done
-            || !super::signals::analyze(
+            || !crate::inspect::evidence::signals::analyze(
                 &walked.targets,
                 &mut walked.anomalies,
                 deadline,
@@ -92,7 +96,7 @@ impl Inspector {
             ));
         }
         let walk_done = Instant::now();
-        let (mut hits, unfinished) = super::regex::scan_until(
+        let (mut hits, unfinished) = crate::inspect::engines::scan_regex::scan_until(
             &self.rules.regex,
             &walked.targets,
             envelope,
@@ -106,8 +110,12 @@ impl Inspector {
         }
         let regex_done = Instant::now();
         if let Some(yara) = &self.rules.yara {
-            let (mut found, unfinished) =
-                super::yara::scan(yara, &walked.targets, &scan_context(envelope), deadline);
+            let (mut found, unfinished) = crate::inspect::engines::scan_yara::scan(
+                yara,
+                &walked.targets,
+                &scan_context(envelope),
+                deadline,
+            );
             hits.append(&mut found);
             for u in unfinished {
                 let reason = if u.why == "scan-timeout" { Reason::ScanTimeout } else { Reason::ParseError };
@@ -263,9 +271,9 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::super::Stage;
-    use super::super::deadline::slow;
-    use super::super::zip::testzip;
     use super::*;
+    use crate::inspect::deadline::slow;
+    use crate::inspect::formats::zip::testzip;
     use crate::rules::{CompileOptions, Source, compile};
 
     const UNITS: usize = 60;

@@ -1,4 +1,4 @@
-//! Inspection engine, MIME-walk half: turns the raw bytes of a message into
+//! The inspection engine: turns the raw bytes of a message into
 //! the buffers YARA and regex rules scan ([`Target`]s), plus an explicit list
 //! of what could not be inspected and why ([`Uninspectable`]) and of what
 //! looked odd ([`Anomaly`]). It is synchronous, does no I/O, never panics and
@@ -25,56 +25,46 @@
 //!
 //! # Layout
 //!
-//! * `walk` — entry point, result types, budgets and limits bookkeeping.
-//! * `structure` — where the MIME parts are (mail-parser's splitting rules,
-//!   a vectorised boundary search); `mime` — the message tree walked from it,
-//!   headers and text parts.
-//! * `payload` — attachments: archives, encrypted formats, type mismatches.
-//! * `headers`, `decode`, `html`, `urls` — header blocks, transfer/charset
-//!   decoding, HTML to text and links, URLs in text.
-//! * `zip`, `cfb`, `pdf`, `office`, `smime`, `pgp`, `sniff`, `rc4` — the
-//!   container and encryption formats, each on its own.
-//! * `target`, `coverage`, `limits` — the public types.
-//! * `regex`, `yara` — the two rule engines over targets; `hit` — what they find.
-//! * `sender`, `bulk`, `orgdomain` — evidence of who really sent a message: trusted
-//!   authentication results and their alignment with From (on the public-suffix list), and
-//!   the structure of bulk mail (unsubscribe, provider headers, preheader, click tracking).
-//! * `engine` — walk, both engines and rule requirements, in one call.
-//! * `report` — the one report type and the decision names.
+//! * `walk/` — the MIME walk: the walker and its budgets (`walker`), where the parts are
+//!   (`structure`), the message tree (`mime`), header blocks (`headers`), and what
+//!   attachments contain (`payload`).
+//! * `formats/` — container and encryption formats, each on its own: `zip`, `cfb`, `office`,
+//!   `pdf`, `smime`, `pgp`, `sniff` (file types), `rc4`.
+//! * `text/` — transfer and charset decoding (`decode`), HTML to text and links (`html`), URLs
+//!   in text (`urls`).
+//! * `evidence/` — facts across fields: `signals` (link text, display names, brands),
+//!   `sender` (trusted authentication results), `bulk` (bulk-mail structure), `orgdomain`.
+//! * `engines/` — the two rule engines over targets: `scan_regex`, `scan_yara`; `hit` is what
+//!   they find. (Compiling rules is `crate::rules`.)
+//! * `engine` — walk, evidence, both engines and rule requirements in one call;
+//!   `deadline` — the one time budget over all of it; `report` — the one report type;
+//!   `target`, `coverage`, `limits` — the public types.
+//!
+//! Rooms use each other through `crate::inspect::…` paths; nothing here does I/O or uses
+//! the server, the pipeline or the quarantine.
 
-pub mod bulk;
-mod cfb;
 mod coverage;
 mod deadline;
-mod decode;
 pub mod engine;
-mod headers;
-pub mod hit;
-mod html;
+pub mod engines;
+pub mod evidence;
+mod formats;
 mod limits;
-mod mime;
-mod office;
-mod orgdomain;
-mod payload;
-mod pdf;
-mod pgp;
-mod rc4;
-pub mod regex;
 pub mod report;
-pub mod sender;
-pub mod signals;
-mod smime;
-mod sniff;
-mod structure;
 mod target;
-mod urls;
+mod text;
 mod walk;
-pub mod yara;
-mod zip;
+
+// Public paths kept from before the rooms: `inspect::regex`, `inspect::yara`, `inspect::hit`,
+// `inspect::signals`, `inspect::sender`, `inspect::bulk`.
+pub use engines::hit;
+pub use engines::scan_regex as regex;
+pub use engines::scan_yara as yara;
+pub use evidence::{bulk, sender, signals};
 
 pub use coverage::{Anomaly, Reason, Uninspectable};
 pub use deadline::{Deadline, Stage};
 pub use limits::Limits;
 pub use report::{CoverageReport, Decision, Report};
 pub use target::{Target, TargetKind};
-pub use walk::{Coverage, PartInfo, PartKind, TargetSummary, Walk, WalkSummary, walk, walk_until};
+pub use walk::walker::{Coverage, PartInfo, PartKind, TargetSummary, Walk, WalkSummary, walk, walk_until};

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::hit::Hit;
 use super::{Anomaly, PartInfo, Uninspectable};
+use crate::inspect::engines::hit::Hit;
 use crate::milter::Envelope;
 
 /// What happens to a message, weakest first.
@@ -82,9 +82,9 @@ pub struct MessageFacts {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SenderFacts {
     #[serde(default)]
-    pub authentication: super::sender::Authentication,
+    pub authentication: crate::inspect::evidence::sender::Authentication,
     #[serde(default)]
-    pub bulk: super::bulk::Bulk,
+    pub bulk: crate::inspect::evidence::bulk::Bulk,
 }
 
 impl SenderFacts {
@@ -92,7 +92,7 @@ impl SenderFacts {
     pub fn is_empty(&self) -> bool {
         self.authentication.results.is_empty()
             && self.authentication.untrusted_fields == 0
-            && self.bulk == super::bulk::Bulk::default()
+            && self.bulk == crate::inspect::evidence::bulk::Bulk::default()
     }
 }
 

@@ -6,7 +6,7 @@
 
 /// Content types recognised from magic bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum FileType {
+pub(in crate::inspect) enum FileType {
     Pe,
     Elf,
     MachO,
@@ -91,7 +91,7 @@ impl FileType {
 
 /// Recognises `data` by its leading (or, for ISO 9660 and tar, fixed-offset)
 /// magic bytes.
-pub(super) fn sniff(data: &[u8]) -> Option<FileType> {
+pub(in crate::inspect) fn sniff(data: &[u8]) -> Option<FileType> {
     let starts = |magic: &[u8]| data.starts_with(magic);
     let at = |offset: usize, magic: &[u8]| data.get(offset..offset + magic.len()) == Some(magic);
     let found = if starts(b"MZ") {
@@ -156,7 +156,7 @@ fn extension(name: &str) -> Option<String> {
 
 /// Archive formats recognised by file name only (for when the bytes are
 /// damaged or the magic is hidden).
-pub(super) fn unsupported_archive_by_name(name: &str) -> Option<&'static str> {
+pub(in crate::inspect) fn unsupported_archive_by_name(name: &str) -> Option<&'static str> {
     let ext = extension(name)?;
     let kind = match ext.as_str() {
         "rar" | "r00" | "r01" => "rar",
@@ -232,7 +232,7 @@ fn types_for_content_type(ct: &str) -> Option<&'static [FileType]> {
 /// or declared type that promises something else than the content is. One
 /// image format labelled as another is left out: mail clients send that all
 /// the time and every viewer copes, so it would only be noise.
-pub(super) fn mismatches(
+pub(in crate::inspect) fn mismatches(
     actual: Option<FileType>,
     filename: Option<&str>,
     content_type: Option<&str>,

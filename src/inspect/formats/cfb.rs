@@ -8,7 +8,7 @@ const FREE: u32 = 0xFFFF_FFFF;
 const END_OF_CHAIN: u32 = 0xFFFF_FFFE;
 
 /// An opened compound file.
-pub(super) struct Cfb<'b> {
+pub(in crate::inspect) struct Cfb<'b> {
     data: &'b [u8],
     sector_size: usize,
     mini_cutoff: u64,
@@ -20,7 +20,7 @@ pub(super) struct Cfb<'b> {
 
 /// A directory entry (storage or stream).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct DirEntry {
+pub(in crate::inspect) struct DirEntry {
     pub name: String,
     /// 1 storage, 2 stream, 5 root.
     pub kind: u8,
@@ -194,7 +194,7 @@ impl<'b> Cfb<'b> {
 }
 
 #[cfg(test)]
-pub(super) mod testcfb {
+pub(in crate::inspect) mod testcfb {
     //! Builds small compound files (512-byte sectors, everything in regular
     //! sectors by setting the mini-stream cutoff to zero) for tests.
 

@@ -6,7 +6,7 @@
 
 /// A link found in the markup.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Link {
+pub(in crate::inspect) struct Link {
     pub url: String,
     /// The visible text of an `<a>` element, when the link is one.
     pub text: Option<String>,
@@ -14,7 +14,7 @@ pub(super) struct Link {
 
 /// Text and links of one HTML document.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct HtmlScan {
+pub(in crate::inspect) struct HtmlScan {
     pub text: String,
     pub links: Vec<Link>,
 }
@@ -75,7 +75,7 @@ const URL_ATTRS: &[(&str, &str)] = &[
 
 /// Text and links of an HTML document: one forward pass. At most `max_links` links are kept
 /// (the walk takes no more URL targets than that); the text is taken whole.
-pub(super) fn scan(html: &str, max_links: usize) -> HtmlScan {
+pub(in crate::inspect) fn scan(html: &str, max_links: usize) -> HtmlScan {
     let mut out = HtmlScan::default();
     let mut text = TextBuilder::default();
     let bytes = html.as_bytes();
@@ -425,7 +425,7 @@ const ENTITIES: &[(&str, char)] = &[
 /// Decodes character references; returns the input unchanged (borrowed
 /// would be nicer, but callers need owned text anyway) when there are none.
 /// Linear: each reference is read once from where it starts, at most a few characters.
-pub(super) fn decode_entities(s: &str) -> String {
+pub(in crate::inspect) fn decode_entities(s: &str) -> String {
     if !s.contains('&') {
         return s.to_string();
     }

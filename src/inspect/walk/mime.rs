@@ -22,18 +22,20 @@ use std::sync::LazyLock;
 use mail_parser::parsers::MessageStream;
 use mail_parser::{HeaderName, HeaderValue, MessageParser};
 
-use super::coverage::Reason;
-use super::deadline::Stage;
-use super::decode::{TransferEncoding, lossy_text, to_utf8, transfer_decode};
-use super::headers::{HeaderBlock, bare_line_ends, parse_block, tame_mime_fields, tame_mime_value};
-use super::html;
-use super::payload::Declared;
-use super::structure::{Body, Tree, TreePart, split};
-use super::target::TargetKind;
-use super::urls::find_urls;
-use super::walk::{Buf, PartInfo, PartKind, Place, Walker, child_path, clamp, uses_crlf};
+use crate::inspect::coverage::Reason;
+use crate::inspect::deadline::Stage;
+use crate::inspect::target::TargetKind;
+use crate::inspect::text::decode::{TransferEncoding, lossy_text, to_utf8, transfer_decode};
+use crate::inspect::text::html;
+use crate::inspect::text::urls::find_urls;
+use crate::inspect::walk::headers::{
+    HeaderBlock, bare_line_ends, parse_block, tame_mime_fields, tame_mime_value,
+};
+use crate::inspect::walk::payload::Declared;
+use crate::inspect::walk::structure::{Body, Tree, TreePart, split};
+use crate::inspect::walk::walker::{Buf, PartInfo, PartKind, Place, Walker, child_path, clamp, uses_crlf};
 
-pub(super) static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+pub(in crate::inspect) static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
     MessageParser::new()
         .header_content_type(HeaderName::ContentType)
         .header_content_type(HeaderName::ContentDisposition)
@@ -229,7 +231,7 @@ fn encoded_message_fix(message: &Tree<'_>, bytes: &[u8]) -> Option<Vec<usize>> {
 
 /// A parsed Content-Type or Content-Disposition value.
 #[derive(Debug, Clone, Default)]
-pub(super) struct MimeValue {
+pub(in crate::inspect) struct MimeValue {
     /// `type/subtype` (or the disposition type), lower case.
     pub essence: String,
     pub params: Vec<(String, String)>,
@@ -335,7 +337,7 @@ enum Node<'m, 'x> {
 
 impl<'a> Walker<'a, '_> {
     /// Walks the top-level message.
-    pub(super) fn walk_top(&mut self, raw: &'a [u8]) {
+    pub(in crate::inspect) fn walk_top(&mut self, raw: &'a [u8]) {
         self.part_info(PartInfo {
             part_path: "0".to_string(),
             kind: PartKind::Message,
@@ -349,7 +351,7 @@ impl<'a> Walker<'a, '_> {
     }
 
     /// Walks a message (or MIME entity) held in `buf` whose node is `path`.
-    pub(super) fn walk_message(
+    pub(in crate::inspect) fn walk_message(
         &mut self,
         buf: Buf<'a, '_>,
         path: &str,

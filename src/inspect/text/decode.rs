@@ -9,7 +9,7 @@ use mail_parser::decoders::charsets::map::charset_decoder;
 
 /// The Content-Transfer-Encoding of a part, as far as decoding is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum TransferEncoding {
+pub(in crate::inspect) enum TransferEncoding {
     /// 7bit, 8bit, binary or absent: the body is the content.
     Identity,
     Base64,
@@ -20,7 +20,7 @@ pub(super) enum TransferEncoding {
 }
 
 impl TransferEncoding {
-    pub(super) fn from_header(value: Option<&str>) -> TransferEncoding {
+    pub(in crate::inspect) fn from_header(value: Option<&str>) -> TransferEncoding {
         let Some(value) = value else {
             return TransferEncoding::Identity;
         };
@@ -39,7 +39,7 @@ impl TransferEncoding {
 
 /// Result of a capped transfer decode.
 #[derive(Debug)]
-pub(super) struct Decoded<'a> {
+pub(in crate::inspect) struct Decoded<'a> {
     pub data: Cow<'a, [u8]>,
     /// More decoded content existed past the cap.
     pub truncated: bool,
@@ -48,7 +48,11 @@ pub(super) struct Decoded<'a> {
 }
 
 /// Decodes `body` according to `encoding`, producing at most `cap` bytes.
-pub(super) fn transfer_decode(body: &[u8], encoding: TransferEncoding, cap: usize) -> Decoded<'_> {
+pub(in crate::inspect) fn transfer_decode(
+    body: &[u8],
+    encoding: TransferEncoding,
+    cap: usize,
+) -> Decoded<'_> {
     match encoding {
         TransferEncoding::Identity | TransferEncoding::Unknown => Decoded {
             data: Cow::Borrowed(&body[..body.len().min(cap)]),
@@ -359,7 +363,7 @@ fn strip_trailing_blanks(out: &mut Vec<u8>, protected: usize) {
 /// `bytes` as text: borrowed when they are UTF-8 (checked with the standard library's
 /// word-at-a-time validator, several times faster on ASCII than the lossy conversion's),
 /// converted with U+FFFD replacements otherwise.
-pub(super) fn lossy_text(bytes: &[u8]) -> Cow<'_, str> {
+pub(in crate::inspect) fn lossy_text(bytes: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(bytes),
@@ -368,7 +372,7 @@ pub(super) fn lossy_text(bytes: &[u8]) -> Cow<'_, str> {
 
 /// Result of turning a text body into UTF-8.
 #[derive(Debug)]
-pub(super) struct Utf8Text<'a> {
+pub(in crate::inspect) struct Utf8Text<'a> {
     pub text: Cow<'a, [u8]>,
     /// The declared charset was us-ascii or utf-8 but the bytes were not.
     pub charset_lie: bool,
@@ -394,7 +398,7 @@ fn is_ascii_label(charset: &str) -> bool {
 /// valid UTF-8 under a UTF-8/ASCII/absent label is passed through unchanged
 /// (still borrowed when the input was). Undeclared or mislabelled 8-bit text
 /// is read as windows-1252, the usual real-world meaning.
-pub(super) fn to_utf8<'a>(bytes: Cow<'a, [u8]>, charset: Option<&str>) -> Utf8Text<'a> {
+pub(in crate::inspect) fn to_utf8<'a>(bytes: Cow<'a, [u8]>, charset: Option<&str>) -> Utf8Text<'a> {
     let charset = charset.map(str::trim).filter(|c| !c.is_empty());
     let plain_label = charset.is_none_or(|c| is_utf8_label(c) || is_ascii_label(c));
     if plain_label {
@@ -425,7 +429,7 @@ pub(super) fn to_utf8<'a>(bytes: Cow<'a, [u8]>, charset: Option<&str>) -> Utf8Te
 }
 
 /// Bytes in windows-1252, the usual meaning of undeclared 8-bit text.
-pub(super) fn windows_1252(bytes: &[u8]) -> String {
+pub(in crate::inspect) fn windows_1252(bytes: &[u8]) -> String {
     match charset_decoder(b"windows-1252") {
         Some(decode) => decode(bytes),
         None => String::from_utf8_lossy(bytes).into_owned(),

@@ -14,12 +14,12 @@ use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-use super::cfb::Cfb;
-use super::decode::{TransferEncoding, transfer_decode};
-use super::rc4;
+use crate::inspect::formats::cfb::Cfb;
+use crate::inspect::formats::rc4;
+use crate::inspect::text::decode::{TransferEncoding, transfer_decode};
 
 /// The default password Excel uses for "read-only recommended" workbooks.
-pub(super) const DEFAULT_PASSWORD: &str = "VelvetSweatshop";
+pub(in crate::inspect) const DEFAULT_PASSWORD: &str = "VelvetSweatshop";
 
 /// Most hash iterations spent on one password check. Office uses 100 000;
 /// a file asking for more is not checked (and counts as encrypted).
@@ -30,7 +30,7 @@ const STANDARD_SPIN: u64 = 50_000;
 
 /// Whether an Office file needs a password.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum OfficeSecurity {
+pub(in crate::inspect) enum OfficeSecurity {
     Plain,
     /// Needs a password we do not have (or could not be checked).
     Encrypted(String),
@@ -46,11 +46,11 @@ pub(super) enum OfficeSecurity {
 /// 100 000, or ten of the older standard encryption's 50 000. Each file's rounds are
 /// charged before they are spent; a file that would go past the budget is not checked and
 /// counts as encrypted (the safe side: it needs a password we did not try).
-pub(super) const KDF_BUDGET: u64 = 500_000;
+pub(in crate::inspect) const KDF_BUDGET: u64 = 500_000;
 
 /// Checks a compound file; `cap` bounds the decrypted package size, `budget` the key
 /// derivation rounds left to the message (see [`KDF_BUDGET`]).
-pub(super) fn check(bytes: &[u8], cap: usize, budget: &mut u64) -> OfficeSecurity {
+pub(in crate::inspect) fn check(bytes: &[u8], cap: usize, budget: &mut u64) -> OfficeSecurity {
     let Some(cfb) = Cfb::open(bytes) else {
         return OfficeSecurity::Plain;
     };
@@ -521,8 +521,8 @@ fn cryptoapi_verifies(rest: &[u8], password: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::cfb::testcfb;
     use super::*;
+    use crate::inspect::formats::cfb::testcfb;
 
     #[test]
     fn plain_compound_file_is_not_encrypted() {

@@ -11,8 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::orgdomain::{aligned, org_domain};
-use super::{Anomaly, Target, TargetKind};
+use crate::inspect::evidence::orgdomain::{aligned, org_domain};
+use crate::inspect::{Anomaly, Target, TargetKind};
 
 /// One method's result from a trusted `Authentication-Results` field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +69,7 @@ pub fn authenticate(targets: &[Target<'_>], trusted: &[String], out: &mut Vec<An
         .filter(top)
         .find(|t| t.header_name.as_deref().is_some_and(|h| h.eq_ignore_ascii_case("From")))
         .map(|t| String::from_utf8_lossy(&t.data).into_owned());
-    auth.from_domain = from.as_deref().and_then(super::signals::address_domain);
+    auth.from_domain = from.as_deref().and_then(crate::inspect::evidence::signals::address_domain);
     auth.from_org_domain = auth.from_domain.as_deref().map(org_domain);
     for t in targets.iter().filter(top) {
         if !t.header_name.as_deref().is_some_and(|h| h.eq_ignore_ascii_case("Authentication-Results")) {
@@ -218,8 +218,8 @@ fn strip_comments(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::signals::header;
     use super::*;
+    use crate::inspect::evidence::signals::header;
 
     fn run(targets: &[Target<'_>]) -> (Authentication, Vec<String>) {
         let mut out = Vec::new();

@@ -10,8 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::orgdomain::org_domain;
-use super::{Anomaly, Deadline, Stage, Target, TargetKind};
+use crate::inspect::evidence::orgdomain::org_domain;
+use crate::inspect::{Anomaly, Deadline, Stage, Target, TargetKind};
 
 /// Bulk-mail facts for the report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -327,7 +327,7 @@ fn visible_words(fragment: &str) -> String {
 /// destination. `own` holds organisational domains that authenticated for this message (the
 /// sender's own tracking host counts as a tracker).
 pub fn tracking(href: &str, own: &[String]) -> Option<TrackedLink> {
-    let host = super::signals::url_host(href)?;
+    let host = crate::inspect::evidence::signals::url_host(href)?;
     let destination = destination_in_query(href);
     let org = org_domain(&host);
     let known = TRACKERS.iter().any(|t| host == *t || host.ends_with(&format!(".{t}")) || org == *t)
@@ -347,7 +347,7 @@ fn destination_in_query(href: &str) -> Option<String> {
         if !value.contains("://") {
             value = percent_decode(&value);
         }
-        if let Some(host) = super::signals::url_host(&value) {
+        if let Some(host) = crate::inspect::evidence::signals::url_host(&value) {
             return Some(host);
         }
     }

@@ -8,9 +8,9 @@
 //! carry it), and a brand in the display name of mail from the brand's own domain counts when
 //! the site's trusted results say that domain did not authenticate.
 
-use super::bulk::{Bulk, MAX_TRACKED, tracking};
-use super::sender::Authentication;
-use super::{Anomaly, Deadline, Stage, Target, TargetKind};
+use crate::inspect::evidence::bulk::{Bulk, MAX_TRACKED, tracking};
+use crate::inspect::evidence::sender::Authentication;
+use crate::inspect::{Anomaly, Deadline, Stage, Target, TargetKind};
 
 /// What the sender proved, as the cross-field signals need it.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +34,7 @@ impl Evidence {
         }
         for r in auth.results.iter().filter(|r| r.result == "pass" && r.method == "dkim") {
             if let Some(d) = &r.domain {
-                let org = super::orgdomain::org_domain(d);
+                let org = crate::inspect::evidence::orgdomain::org_domain(d);
                 if !orgs.contains(&org) {
                     orgs.push(org);
                 }
@@ -389,7 +389,7 @@ pub fn registrable(host: &str) -> String {
 
 /// A top-level header target, for tests here and in `sender`.
 #[cfg(test)]
-pub(super) fn header(name: &str, value: &'static str) -> Target<'static> {
+pub(in crate::inspect) fn header(name: &str, value: &'static str) -> Target<'static> {
     Target {
         kind: TargetKind::Header,
         part_path: "0".into(),

@@ -8,20 +8,20 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use super::coverage::Reason;
-use super::deadline::Stage;
-use super::office::{self, OfficeSecurity};
-use super::pdf::{self, PdfSecurity};
-use super::pgp;
-use super::smime::{self, Cms};
-use super::sniff::{self, FileType};
-use super::target::TargetKind;
-use super::walk::{Buf, PartInfo, PartKind, Place, Walker};
-use super::zip;
+use crate::inspect::coverage::Reason;
+use crate::inspect::deadline::Stage;
+use crate::inspect::formats::office::{self, OfficeSecurity};
+use crate::inspect::formats::pdf::{self, PdfSecurity};
+use crate::inspect::formats::pgp;
+use crate::inspect::formats::smime::{self, Cms};
+use crate::inspect::formats::sniff::{self, FileType};
+use crate::inspect::formats::zip;
+use crate::inspect::target::TargetKind;
+use crate::inspect::walk::walker::{Buf, PartInfo, PartKind, Place, Walker};
 
 /// What the message says about a payload.
 #[derive(Debug, Clone, Copy, Default)]
-pub(super) struct Declared<'d> {
+pub(in crate::inspect) struct Declared<'d> {
     pub content_type: Option<&'d str>,
     /// The `smime-type` parameter of an application/pkcs7-mime part.
     pub smime_type: Option<&'d str>,
@@ -54,7 +54,12 @@ const RATIO_FLOOR: u64 = 1024 * 1024;
 
 impl<'a> Walker<'a, '_> {
     /// The Attachment target of a part, then whatever its bytes contain.
-    pub(super) fn attachment(&mut self, data: Cow<'a, [u8]>, place: &Place, declared: &Declared<'_>) {
+    pub(in crate::inspect) fn attachment(
+        &mut self,
+        data: Cow<'a, [u8]>,
+        place: &Place,
+        declared: &Declared<'_>,
+    ) {
         let index = self.out.targets.len();
         let mut target = self.target(TargetKind::Attachment, place, Cow::Borrowed(&[]));
         target.filename = declared.filename.map(str::to_string);
@@ -69,7 +74,12 @@ impl<'a> Walker<'a, '_> {
 
     /// Looks inside a payload: containers, encryption, archive formats and
     /// claims the bytes contradict.
-    pub(super) fn inspect_payload(&mut self, buf: Buf<'a, '_>, place: &Place, declared: &Declared<'_>) {
+    pub(in crate::inspect) fn inspect_payload(
+        &mut self,
+        buf: Buf<'a, '_>,
+        place: &Place,
+        declared: &Declared<'_>,
+    ) {
         let bytes = buf.bytes();
         let path = place.path.as_str();
         if self.out_of_time(Stage::Document, path) {

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::hit::{Engine, Hit, snippet};
-use super::target::{Target, TargetKind};
-use super::{Anomaly, Deadline, Stage, Uninspectable};
+use crate::inspect::engines::hit::{Engine, Hit, snippet};
+use crate::inspect::target::{Target, TargetKind};
+use crate::inspect::{Anomaly, Deadline, Stage, Uninspectable};
 use crate::milter::Envelope;
 use crate::rules::regex::{MatchMode, RegexRules, RegexTarget};
 

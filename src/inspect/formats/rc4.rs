@@ -3,7 +3,7 @@
 //! well-known password, never to protect anything.
 
 /// Encrypts (or decrypts, it is the same) `data` in place with `key`.
-pub(super) fn apply(key: &[u8], data: &mut [u8]) {
+pub(in crate::inspect) fn apply(key: &[u8], data: &mut [u8]) {
     if key.is_empty() {
         return;
     }

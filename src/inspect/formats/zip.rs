@@ -13,7 +13,7 @@ use thiserror::Error;
 
 /// Why an archive (or a member) could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub(super) enum ZipError {
+pub(in crate::inspect) enum ZipError {
     #[error("no end of central directory record")]
     NoEndRecord,
     #[error("central directory is damaged: {0}")]
@@ -28,7 +28,7 @@ pub(super) enum ZipError {
 
 /// One central directory entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Entry {
+pub(in crate::inspect) struct Entry {
     pub name: String,
     pub flags: u16,
     pub method: u16,
@@ -55,7 +55,7 @@ impl Entry {
 
 /// The listing of an archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Directory {
+pub(in crate::inspect) struct Directory {
     pub entries: Vec<Entry>,
     /// Entry count the end record declares (may exceed `entries.len()`).
     pub declared: u64,
@@ -85,7 +85,7 @@ const EOCD_LEN: usize = 22;
 const EOCD_SEARCH: usize = 0xFFFF + EOCD_LEN;
 
 /// Offset of the end-of-central-directory record, if `data` is a ZIP.
-pub(super) fn find_end_record(data: &[u8]) -> Option<usize> {
+pub(in crate::inspect) fn find_end_record(data: &[u8]) -> Option<usize> {
     if data.len() < EOCD_LEN {
         return None;
     }
@@ -103,7 +103,7 @@ pub(super) fn find_end_record(data: &[u8]) -> Option<usize> {
 
 /// Reads the central directory, keeping at most `max_entries` entries. Linear: entries are
 /// read one after the other from the directory's start, each once.
-pub(super) fn read_directory(data: &[u8], max_entries: usize) -> Result<Directory, ZipError> {
+pub(in crate::inspect) fn read_directory(data: &[u8], max_entries: usize) -> Result<Directory, ZipError> {
     let eocd = find_end_record(data).ok_or(ZipError::NoEndRecord)?;
     let bad = ZipError::BadDirectory;
     let mut declared = u64::from(u16_at(data, eocd + 10).ok_or(bad("short end record"))?);
@@ -239,14 +239,14 @@ fn read_entry(data: &[u8], pos: usize, prepended: u64) -> Result<(Entry, usize),
 /// Where a member's bytes lie: the whole span from its local header to the
 /// end of its data (for overlap checks), and the data itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Located {
+pub(in crate::inspect) struct Located {
     pub span: Range<usize>,
     pub data: Range<usize>,
     /// The local header names the member differently from the directory.
     pub name_differs: bool,
 }
 
-pub(super) fn locate(data: &[u8], entry: &Entry) -> Result<Located, ZipError> {
+pub(in crate::inspect) fn locate(data: &[u8], entry: &Entry) -> Result<Located, ZipError> {
     let at = usize::try_from(entry.header_offset).map_err(|_| ZipError::BadLocalHeader)?;
     if data.get(at..at.saturating_add(4)) != Some(b"PK\x03\x04") {
         return Err(ZipError::BadLocalHeader);
@@ -269,7 +269,7 @@ pub(super) fn locate(data: &[u8], entry: &Entry) -> Result<Located, ZipError> {
 
 /// Inflates a raw deflate stream, producing at most `cap` bytes; the flag
 /// says whether more output was available.
-pub(super) fn inflate(compressed: &[u8], cap: usize) -> Result<(Vec<u8>, bool), ZipError> {
+pub(in crate::inspect) fn inflate(compressed: &[u8], cap: usize) -> Result<(Vec<u8>, bool), ZipError> {
     let mut out = crate::memory::buffer(compressed.len().saturating_mul(4).min(cap).min(1 << 20));
     let decoder = flate2::read::DeflateDecoder::new(compressed);
     let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
@@ -285,7 +285,7 @@ pub(super) fn inflate(compressed: &[u8], cap: usize) -> Result<(Vec<u8>, bool), 
 }
 
 #[cfg(test)]
-pub(super) mod testzip {
+pub(in crate::inspect) mod testzip {
     //! A minimal ZIP writer for tests: stored or deflated members, optional
     //! flags, and full control over offsets for hostile layouts.
 

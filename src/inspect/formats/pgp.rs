@@ -4,7 +4,7 @@
 
 /// Armour header of an encrypted OpenPGP message (signed-only messages use
 /// "BEGIN PGP SIGNED MESSAGE" and stay inspectable).
-pub(super) const ARMOR: &[u8] = b"-----BEGIN PGP MESSAGE-----";
+pub(in crate::inspect) const ARMOR: &[u8] = b"-----BEGIN PGP MESSAGE-----";
 
 /// Leading bytes searched for the armour header.
 const ARMOR_WINDOW: usize = 4096;
@@ -16,7 +16,7 @@ const ENCRYPTED_TAGS: &[u8] = &[1, 3, 9, 18, 20];
 /// True when `bytes` is an OpenPGP encrypted message: armoured anywhere near
 /// the start, or binary under a PGP file name (binary packets alone are too
 /// easily matched by chance to trust without the name).
-pub(super) fn is_encrypted(bytes: &[u8], filename: Option<&str>) -> bool {
+pub(in crate::inspect) fn is_encrypted(bytes: &[u8], filename: Option<&str>) -> bool {
     let window = &bytes[..bytes.len().min(ARMOR_WINDOW)];
     if memchr::memmem::find(window, ARMOR).is_some() {
         return true;

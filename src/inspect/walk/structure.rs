@@ -18,7 +18,7 @@ use mail_parser::{ContentType, GetHeader, Header, HeaderName, MessageParser};
 
 /// A parsed message: `parts[0]` is the message itself.
 #[derive(Debug, Default)]
-pub(super) struct Tree<'x> {
+pub(in crate::inspect) struct Tree<'x> {
     pub parts: Vec<TreePart<'x>>,
     /// The split's boundary searches ran out of budget (see `Delimiters`): parts after that
     /// point may be merged into the part before them.
@@ -50,7 +50,7 @@ fn take_nested<'x>(tree: &mut Tree<'x>, into: &mut Vec<Tree<'x>>) {
 
 /// One part: offsets into the parsed buffer.
 #[derive(Debug)]
-pub(super) struct TreePart<'x> {
+pub(in crate::inspect) struct TreePart<'x> {
     pub headers: Vec<Header<'x>>,
     pub offset_header: u32,
     pub offset_body: u32,
@@ -60,7 +60,7 @@ pub(super) struct TreePart<'x> {
 
 /// What a part holds.
 #[derive(Debug)]
-pub(super) enum Body<'x> {
+pub(in crate::inspect) enum Body<'x> {
     /// A multipart: its children, as indexes into the same tree. A multipart or embedded
     /// message the split could not finish stays an empty multipart (as in mail-parser).
     Multipart(Vec<u32>),
@@ -268,7 +268,7 @@ fn next_part_offset(
 
 /// Splits `data` into its part tree with `parser`'s header rules; `None` when not even one
 /// header field could be read.
-pub(super) fn split<'x>(parser: &MessageParser, data: &'x [u8]) -> Option<Tree<'x>> {
+pub(in crate::inspect) fn split<'x>(parser: &MessageParser, data: &'x [u8]) -> Option<Tree<'x>> {
     let mut stream = MessageStream::new(data);
     let mut tree = Tree::default();
     let mut state = State::top();
@@ -443,7 +443,7 @@ pub(super) fn split<'x>(parser: &MessageParser, data: &'x [u8]) -> Option<Tree<'
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inspect::mime::PARSER;
+    use crate::inspect::walk::mime::PARSER;
     use mail_parser::{Message, PartType};
 
     /// Where the split and mail-parser disagree on one buffer, if anywhere.

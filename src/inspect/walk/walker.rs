@@ -11,10 +11,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::coverage::{Anomaly, Reason, Uninspectable};
-use super::deadline::{Deadline, Stage};
-use super::limits::Limits;
-use super::target::{Target, TargetKind};
+use crate::inspect::coverage::{Anomaly, Reason, Uninspectable};
+use crate::inspect::deadline::{Deadline, Stage};
+use crate::inspect::limits::Limits;
+use crate::inspect::target::{Target, TargetKind};
 
 /// Everything the walk found in one message.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -107,7 +107,7 @@ fn preview(kind: TargetKind, data: &[u8]) -> Option<String> {
     if !textual {
         return None;
     }
-    let text = super::decode::lossy_text(data).replace("\r\n", "\n");
+    let text = crate::inspect::text::decode::lossy_text(data).replace("\r\n", "\n");
     Some(match text.char_indices().nth(PREVIEW_CHARS) {
         Some((i, _)) => text[..i].to_string(),
         None => text,
@@ -193,7 +193,7 @@ pub fn walk_until<'a>(raw: &'a [u8], limits: &Limits, deadline: Deadline) -> Wal
 /// A buffer the walk reads from: the caller's message bytes (targets can
 /// borrow from it), or bytes decoded during the walk (targets copy).
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Buf<'a, 'b> {
+pub(in crate::inspect) enum Buf<'a, 'b> {
     Input(&'a [u8]),
     Local(&'b [u8]),
 }
@@ -243,14 +243,14 @@ impl<'a: 'b, 'b> Buf<'a, 'b> {
 }
 
 /// Clamps a range to `0..len` (start never past end).
-pub(super) fn clamp(range: Range<usize>, len: usize) -> Range<usize> {
+pub(in crate::inspect) fn clamp(range: Range<usize>, len: usize) -> Range<usize> {
     let end = range.end.min(len);
     range.start.min(end)..end
 }
 
 /// The proper ancestors of `path` in the part tree: `0` (of every other path) and its
 /// prefixes ending before a `.` or `!`.
-pub(super) fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+pub(in crate::inspect) fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     let top = (path != "0").then_some("0");
     top.into_iter()
         .chain(path.char_indices().filter(|&(_, c)| matches!(c, '.' | '!')).map(move |(i, _)| &path[..i]))
@@ -258,18 +258,18 @@ pub(super) fn ancestors(path: &str) -> impl Iterator<Item = &str> {
 
 /// Path of child `index` (1-based) of the node at `path`; the top-level
 /// message `0` numbers its children `1`, `2`, … like IMAP.
-pub(super) fn child_path(path: &str, index: usize) -> String {
+pub(in crate::inspect) fn child_path(path: &str, index: usize) -> String {
     if path == "0" { index.to_string() } else { format!("{path}.{index}") }
 }
 
 /// Whether `bytes` uses CRLF line ends (judged by its first line end).
-pub(super) fn uses_crlf(bytes: &[u8]) -> bool {
+pub(in crate::inspect) fn uses_crlf(bytes: &[u8]) -> bool {
     memchr::memchr(b'\n', bytes).is_some_and(|i| i > 0 && bytes[i - 1] == b'\r')
 }
 
 /// Context of a leaf whose bytes become targets.
 #[derive(Debug, Clone)]
-pub(super) struct Place {
+pub(in crate::inspect) struct Place {
     pub path: String,
     pub depth: u32,
     pub in_archive: bool,
@@ -278,7 +278,7 @@ pub(super) struct Place {
 }
 
 /// The shared state of one walk.
-pub(super) struct Walker<'a, 'l> {
+pub(in crate::inspect) struct Walker<'a, 'l> {
     pub limits: &'l Limits,
     /// The message uses CRLF line ends (so a lone LF is an anomaly).
     pub crlf: bool,
@@ -320,7 +320,7 @@ impl<'a, 'l> Walker<'a, 'l> {
             timed_out: false,
             recorded: HashSet::new(),
             encrypted: HashSet::new(),
-            kdf_budget: super::office::KDF_BUDGET,
+            kdf_budget: crate::inspect::formats::office::KDF_BUDGET,
         }
     }
 

@@ -10,7 +10,7 @@ const MAX_NESTING: u32 = 32;
 
 /// What a CMS blob is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Cms {
+pub(in crate::inspect) enum Cms {
     /// Encrypted for a recipient: which CMS type.
     Enveloped(&'static str),
     /// Signed data, with the encapsulated content when it is inside.
@@ -29,7 +29,7 @@ const OID_COMPRESSED: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 
 
 /// Classifies a CMS blob; `smime_type` (the MIME parameter) decides only
 /// when the blob itself cannot be read.
-pub(super) fn classify(bytes: &[u8], smime_type: Option<&str>) -> Cms {
+pub(in crate::inspect) fn classify(bytes: &[u8], smime_type: Option<&str>) -> Cms {
     match read_content_info(bytes) {
         Some(cms) => cms,
         None => match smime_type.map(str::to_ascii_lowercase).as_deref() {

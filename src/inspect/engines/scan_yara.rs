@@ -12,9 +12,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::hit::{Engine, Hit, snippet};
-use super::target::Target;
-use super::{Deadline, Stage};
+use crate::inspect::engines::hit::{Engine, Hit, snippet};
+use crate::inspect::target::Target;
+use crate::inspect::{Deadline, Stage};
 use crate::rules::yara::YaraRules;
 
 /// The transport and client facts every scan sees.

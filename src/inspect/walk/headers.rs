@@ -5,13 +5,13 @@
 
 use mail_parser::HeaderValue;
 
-use super::decode::windows_1252;
-use super::{Deadline, Stage};
+use crate::inspect::text::decode::windows_1252;
+use crate::inspect::{Deadline, Stage};
 use mail_parser::parsers::MessageStream;
 
 /// One header field as it appears in the block.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct RawField<'b> {
+pub(in crate::inspect) struct RawField<'b> {
     /// The field name, trimmed of surrounding whitespace.
     pub name: &'b [u8],
     /// Everything after the colon, folded lines included, without the final
@@ -57,7 +57,7 @@ const DECODE_PIECE: usize = 512;
 /// Unfolds a raw header value and decodes RFC 2047 encoded words. Raw
 /// 8-bit bytes that are not UTF-8 are read as windows-1252, as mail clients
 /// show them.
-pub(super) fn decode_unstructured(value: &[u8], deadline: Deadline) -> String {
+pub(in crate::inspect) fn decode_unstructured(value: &[u8], deadline: Deadline) -> String {
     let text: std::borrow::Cow<'_, [u8]> = match std::str::from_utf8(value) {
         Ok(_) => value.into(),
         Err(_) => windows_1252(value).into_bytes().into(),
@@ -117,7 +117,7 @@ const MAX_PARAM_STARS: usize = 64;
 /// [`DECODE_PIECE`]) and copies the joined value again for every RFC 2231 continuation
 /// (quadratic in their number): past [`MAX_PARAM_WORDS`] words and [`MAX_PARAM_STARS`] stars,
 /// `=?` becomes `=_` and `*` becomes `_`, which neither boundaries nor media types use.
-pub(super) fn tame_mime_value(value: &mut [u8]) -> bool {
+pub(in crate::inspect) fn tame_mime_value(value: &mut [u8]) -> bool {
     let mut words = 0;
     let mut stars = 0;
     let mut changed = false;
@@ -145,7 +145,7 @@ pub(super) fn tame_mime_value(value: &mut [u8]) -> bool {
 
 /// Tames (see [`tame_mime_value`]) every Content-Type and Content-Disposition field found at a
 /// line start anywhere in `bytes`, in a copy made only when one needs it. One forward pass.
-pub(super) fn tame_mime_fields(bytes: &[u8]) -> Option<Vec<u8>> {
+pub(in crate::inspect) fn tame_mime_fields(bytes: &[u8]) -> Option<Vec<u8>> {
     static FIELD: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
         regex::bytes::Regex::new(r"(?im-u)^content-(?:type|disposition)[ \t]*:")
             .expect("field pattern is valid")
@@ -184,11 +184,11 @@ pub(super) fn tame_mime_fields(bytes: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// A structural problem found in a header block: (anomaly code, detail).
-pub(super) type Issue = (&'static str, String);
+pub(in crate::inspect) type Issue = (&'static str, String);
 
 /// A parsed header block.
 #[derive(Debug, Default)]
-pub(super) struct HeaderBlock<'b> {
+pub(in crate::inspect) struct HeaderBlock<'b> {
     pub fields: Vec<RawField<'b>>,
     pub issues: Vec<Issue>,
 }
@@ -237,7 +237,7 @@ fn escape(bytes: &[u8]) -> String {
 /// into fields, recording syntax problems. `crlf` says whether the message
 /// uses CRLF line ends, in which case a lone LF is an anomaly. Linear: one line-end search
 /// per line; the per-field checks look at the field alone.
-pub(super) fn parse_block(block: &[u8], crlf: bool, message_level: bool) -> HeaderBlock<'_> {
+pub(in crate::inspect) fn parse_block(block: &[u8], crlf: bool, message_level: bool) -> HeaderBlock<'_> {
     let mut out = HeaderBlock::default();
     let mut malformed = 0usize;
     let mut first_malformed = String::new();
@@ -350,7 +350,7 @@ fn count_non_ascii(bytes: &[u8]) -> Option<usize> {
 
 /// Counts CR not followed by LF, and (in a CRLF message) LF not preceded by
 /// CR.
-pub(super) fn bare_line_ends(bytes: &[u8], crlf: bool) -> (usize, usize) {
+pub(in crate::inspect) fn bare_line_ends(bytes: &[u8], crlf: bool) -> (usize, usize) {
     let mut bare_cr = 0;
     let mut bare_lf = 0;
     for i in memchr::memchr2_iter(b'\r', b'\n', bytes) {
@@ -366,7 +366,12 @@ pub(super) fn bare_line_ends(bytes: &[u8], crlf: bool) -> (usize, usize) {
 }
 
 /// Records bare CR / bare LF anomalies found in `bytes`.
-pub(super) fn push_line_end_issues(bytes: &[u8], crlf: bool, what: &str, issues: &mut Vec<Issue>) {
+pub(in crate::inspect) fn push_line_end_issues(
+    bytes: &[u8],
+    crlf: bool,
+    what: &str,
+    issues: &mut Vec<Issue>,
+) {
     let (bare_cr, bare_lf) = bare_line_ends(bytes, crlf);
     if bare_cr > 0 {
         issues.push(("bare-cr", format!("{bare_cr} CR without LF in the {what}")));

@@ -16,7 +16,7 @@ static URL: LazyLock<Regex> = LazyLock::new(|| {
 const MAX_URL: usize = 4096;
 
 /// URLs found in `text`, in order of appearance (duplicates included).
-pub(super) fn find_urls(text: &str) -> impl Iterator<Item = &str> {
+pub(in crate::inspect) fn find_urls(text: &str) -> impl Iterator<Item = &str> {
     URL.find_iter(text).filter_map(|m| {
         let url = trim_trailing(m.as_str());
         let url = match url.char_indices().nth(MAX_URL) {

@@ -16,11 +16,11 @@ use md5::Md5;
 use regex::bytes::Regex;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 
-use super::rc4;
+use crate::inspect::formats::rc4;
 
 /// Whether a PDF needs a password.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum PdfSecurity {
+pub(in crate::inspect) enum PdfSecurity {
     /// No encryption.
     Plain,
     /// Encrypted, but the empty user password opens it.
@@ -50,7 +50,7 @@ const MAX_XREF_SECTIONS: usize = 64;
 /// and the strictest answer wins, so neither a stray `/Encrypt null` nor a second `/Encrypt`
 /// appended after the real trailer can hide a user password. When no trailer can be read,
 /// an `/Encrypt` whose dictionary cannot be read counts as needing a password.
-pub(super) fn check(bytes: &[u8]) -> PdfSecurity {
+pub(in crate::inspect) fn check(bytes: &[u8]) -> PdfSecurity {
     let mut index = ObjectIndex::new();
     let trailer = trailer_chain(bytes, &mut index);
     let id_of = |dict: &Dict| match get(dict, b"ID") {
@@ -315,7 +315,7 @@ fn empty_password_opens_rc4_md5(
 const MAX_R6_ROUNDS: u32 = 2048;
 
 /// ISO 32000-2 algorithm 2.B.
-pub(super) fn hash_r6(password: &[u8], salt: &[u8], udata: &[u8]) -> Vec<u8> {
+pub(in crate::inspect) fn hash_r6(password: &[u8], salt: &[u8], udata: &[u8]) -> Vec<u8> {
     let mut k: Vec<u8> = {
         let mut h = Sha256::new();
         h.update(password);
