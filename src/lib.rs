@@ -28,6 +28,7 @@ pub mod cli;
 pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hex;
 pub mod inspect;
 pub mod logline;
 pub mod memory;

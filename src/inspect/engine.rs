@@ -5,8 +5,6 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 use super::report::{MessageFacts, SenderFacts, TargetCount, Timings};
 use super::{Anomaly, Deadline, Limits, PartInfo, Reason, Target, TargetKind, Uninspectable, walk_until};
 use crate::inspect::engines::hit::{Engine, Hit};
@@ -235,7 +233,7 @@ fn resolve_requirements(rules: &RuleSet, hits: &mut Vec<Hit>) {
 
 /// The SHA-256 of a message, as the report shows it.
 pub fn sha256_hex(raw: &[u8]) -> String {
-    Sha256::digest(raw).iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::sha256(raw)
 }
 
 /// Size, hash (empty when `hash` is false) and the few headers a reviewer recognises a message by.

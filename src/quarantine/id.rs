@@ -38,9 +38,7 @@ impl Id {
         fill_random(&mut random)?;
         let mut s = at.compact();
         s.push('-');
-        for b in random {
-            s.push_str(&format!("{b:02x}"));
-        }
+        s.push_str(&crate::hex::encode(&random));
         debug_assert!(shape_ok(&s), "{s}");
         Ok(Id(s))
     }

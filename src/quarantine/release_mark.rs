@@ -88,7 +88,7 @@ impl Secret {
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
         m.update(format!("v1|{id}|{t}|").as_bytes());
         m.update(digest);
-        m.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(&m.finalize().into_bytes())
     }
 }
 

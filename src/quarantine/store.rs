@@ -60,8 +60,6 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
-
 use super::durable::{self, DIR_MODE, LockKind};
 use super::entry::{Change, DAEMON, ENTRY_VERSION, Entry, HistoryEvent, Location, NewEntry, State};
 use super::error::{StoreError, at};
@@ -664,12 +662,7 @@ fn check_writable(root: &Path) -> Result<(), StoreError> {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(64);
-    for b in Sha256::digest(bytes) {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    crate::hex::sha256(bytes)
 }
 
 #[cfg(test)]

@@ -214,7 +214,7 @@ pub fn compile(sources: &[Source], options: CompileOptions) -> (Option<RuleSet>,
         }
     };
     let digest = hasher.finalize();
-    let identity = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let identity = crate::hex::encode(&digest[..6]);
     (Some(RuleSet { yara, regex, identity }), diags)
 }
 

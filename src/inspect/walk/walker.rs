@@ -148,12 +148,7 @@ impl Walk<'_> {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    crate::hex::encode(bytes)
 }
 
 /// Walks raw message bytes (header block + body, CRLF or LF line ends) into
