@@ -207,7 +207,7 @@ pub(crate) fn server_options(config: &Config) -> server::Options {
         message_timeout: config.timeouts.message,
         progress_interval: config.timeouts.progress,
         shutdown_grace: config.timeouts.shutdown_grace,
-        on_error: policy::on_error_verdict(config.on_error),
+        on_error: policy::on_error_verdict(config.on_error, &config.policy.header_prefix),
         filter_threads: config.inspect.threads,
         inflight_bytes: config.max_inflight_bytes,
         spool_dir: config.spool_dir.clone(),

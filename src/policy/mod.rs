@@ -272,9 +272,9 @@ pub fn verdict(cfg: &PolicyConfig, report: &Report, raw: &[u8]) -> Verdict {
 }
 
 /// The verdict for a message we could not decide about. Every variant says so in a header.
-pub fn on_error_verdict(action: FailAction) -> Verdict {
+pub fn on_error_verdict(action: FailAction, header_prefix: &str) -> Verdict {
     let header = |what: &str| HeaderChange::Add {
-        name: "X-Inspect-Verdict".to_string(),
+        name: HeaderNames::new(header_prefix).verdict,
         value: format!("{what} score=0 rules= (internal error; on_error)"),
     };
     match action {

@@ -283,16 +283,26 @@ fn subject_tag_only_when_configured_and_tagged() {
 
 #[test]
 fn every_fail_action_has_a_verdict_and_none_passes_silently() {
-    let accept = on_error_verdict(FailAction::Accept);
+    let accept = on_error_verdict(FailAction::Accept, "X-Inspect-");
     assert_eq!(accept.action, Action::Accept);
     assert!(matches!(&accept.headers[..], [HeaderChange::Add { value, .. }] if value.contains("on_error")));
     assert!(
-        matches!(on_error_verdict(FailAction::Tempfail).action, Action::Tempfail(Some(r)) if r.code() == 451)
+        matches!(on_error_verdict(FailAction::Tempfail, "X-Inspect-").action, Action::Tempfail(Some(r)) if r.code() == 451)
     );
     assert!(
-        matches!(on_error_verdict(FailAction::Reject).action, Action::Reject(Some(r)) if r.code() == 550)
+        matches!(on_error_verdict(FailAction::Reject, "X-Inspect-").action, Action::Reject(Some(r)) if r.code() == 550)
     );
-    assert!(matches!(on_error_verdict(FailAction::Quarantine).action, Action::Quarantine(_)));
+    assert!(matches!(on_error_verdict(FailAction::Quarantine, "X-Inspect-").action, Action::Quarantine(_)));
+}
+
+#[test]
+fn the_on_error_header_carries_the_configured_prefix() {
+    let v = on_error_verdict(FailAction::Accept, "X-Site-");
+    assert!(
+        matches!(&v.headers[..], [HeaderChange::Add { name, .. }] if name == "X-Site-Verdict"),
+        "{:?}",
+        v.headers
+    );
 }
 
 #[test]

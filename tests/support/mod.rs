@@ -23,7 +23,10 @@ pub fn options() -> Options {
         message_timeout: Duration::from_secs(60),
         progress_interval: Duration::from_millis(100),
         shutdown_grace: Duration::from_secs(10),
-        on_error: inspect_milter::policy::on_error_verdict(inspect_milter::config::FailAction::Tempfail),
+        on_error: inspect_milter::policy::on_error_verdict(
+            inspect_milter::config::FailAction::Tempfail,
+            "X-Inspect-",
+        ),
         filter_threads: 2,
         inflight_bytes: 64 << 20,
         spool_dir: std::env::temp_dir(),
