@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use source::{CONFIG_ENV, ConfigSource, SITE_CONFIG};
-pub use units::{Bytes, Span, parse_bytes, parse_duration};
+pub use units::{Bytes, Span, parse_bytes, parse_duration, parse_duration_with_unit};
 
 use crate::server::ListenAddr;
 use crate::yaml::{self, YamlError};

@@ -39,6 +39,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// [`parse_duration`] where the unit is required: for command-line ages (`purge --older-than`,
+/// `list --since`), where a bare `30` could be seconds or days, and a purge that guessed wrong
+/// deletes a month of quarantine, and where a bare number may be meant as a date.
+pub fn parse_duration_with_unit(s: &str) -> Result<Duration, String> {
+    if s.trim().chars().last().is_none_or(|c| c.is_ascii_digit()) {
+        return Err(format!("invalid duration {s:?}: a unit is required, like 30m, 2h or 7d"));
+    }
+    parse_duration(s)
+}
+
 pub fn parse_bytes(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());

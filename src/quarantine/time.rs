@@ -241,27 +241,11 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
-/// Reads a duration the way administrators write one: a whole number and a unit, `90s`, `30m`,
-/// `2h`, `7d`, `2w`. The unit is required: a bare `30` could be seconds or days, and a purge
-/// that guessed wrong deletes a month of quarantine.
+/// Reads an age the way administrators write one, in the configuration's one grammar
+/// (`90s`, `30m`, `2h`, `7d`, `2w`, `1.5d`), the unit required (see
+/// [`crate::config::parse_duration_with_unit`]).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let bad = || format!("invalid duration {s:?}: expected a whole number and a unit, like 30m, 2h or 7d");
-    let n: u64 = num.parse().map_err(|_| bad())?;
-    let factor: u64 = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(bad()),
-    };
-    n.checked_mul(factor)
-        .filter(|secs| *secs <= 10_000 * 366 * 86_400)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("invalid duration {s:?}: too long"))
+    crate::config::parse_duration_with_unit(s)
 }
 
 fn is_leap(y: i64) -> bool {
@@ -374,7 +358,10 @@ mod tests {
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert_eq!(parse_duration("2w"), Ok(Duration::from_secs(14 * 86_400)));
         assert_eq!(parse_duration("0d"), Ok(Duration::ZERO));
-        for s in ["30", "d", "-1d", "1.5d", "7 days", "99999999999999999999d"] {
+        // The configuration's grammar: fractions and long unit names too.
+        assert_eq!(parse_duration("1.5d"), Ok(Duration::from_secs(36 * 3600)));
+        assert_eq!(parse_duration("7 days"), Ok(Duration::from_secs(7 * 86_400)));
+        for s in ["30", "d", "-1d", "99999999999999999999d", "2026-11-28", ""] {
             assert!(parse_duration(s).is_err(), "{s:?} was accepted");
         }
     }
