@@ -13,7 +13,8 @@
 //! - [`mta`]: the MTA side of the protocol over a socket, for `check --connect`, the load
 //!   generator and tests.
 //! - [`yaml`]: the one place that parses YAML, with file:line:column in every error.
-//! - [`inspect`]: the MIME walk into targets and coverage, the YARA and regex engines, the report.
+//! - [`inspect`]: the inspection engine in rooms — the MIME walk, file formats, text, evidence,
+//!   the YARA and regex scans — under one deadline, and the report.
 //! - [`rules`]: loading and compiling rule files, with diagnostics at file:line:column.
 //! - [`policy`]: from findings to a decision, and from the decision to milter actions.
 //! - [`quarantine`]: the store of held messages (atomic, shared by daemon and CLI) and the
@@ -23,6 +24,7 @@
 //! - [`logline`]: the one summary line per message, escaped.
 //! - [`metrics`]: counters and histograms, and the optional Prometheus listener.
 //! - [`memory`]: glibc's allocator settings for the daemon, and pre-faulting of large buffers.
+//! - [`hex`], [`random`]: the one hexadecimal encoder and the one source of random bytes.
 
 pub mod cli;
 pub mod config;
@@ -38,6 +40,7 @@ pub mod mta;
 pub mod pipeline;
 pub mod policy;
 pub mod quarantine;
+pub mod random;
 pub mod rules;
 pub mod server;
 pub mod smtp;

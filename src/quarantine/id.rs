@@ -35,7 +35,7 @@ impl Id {
     /// A new id for a message received at `at`.
     pub(super) fn generate(at: Timestamp) -> io::Result<Id> {
         let mut random = [0u8; RANDOM_BYTES];
-        fill_random(&mut random)?;
+        crate::random::fill(&mut random)?;
         let mut s = at.compact();
         s.push('-');
         s.push_str(&crate::hex::encode(&random));
@@ -117,39 +117,6 @@ fn shown(s: &str) -> String {
         out.push('…');
     }
     out
-}
-
-/// Fills `buf` from the kernel's random generator: `getrandom(2)`, or `/dev/urandom` where
-/// that system call does not exist. Both block only until the generator is first seeded.
-fn fill_random(buf: &mut [u8]) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    {
-        let mut filled = 0;
-        while filled < buf.len() {
-            let rest = &mut buf[filled..];
-            // SAFETY: the pointer and length describe `rest`, a live, writable slice.
-            let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    Some(libc::ENOSYS) => return urandom(buf),
-                    _ => return Err(e),
-                }
-            }
-            filled += n as usize;
-        }
-        Ok(())
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        urandom(buf)
-    }
-}
-
-fn urandom(buf: &mut [u8]) -> io::Result<()> {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")?.read_exact(buf)
 }
 
 #[cfg(test)]

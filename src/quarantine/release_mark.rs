@@ -63,7 +63,7 @@ impl Secret {
             std::fs::create_dir_all(dir)?;
         }
         let mut key = [0u8; 32];
-        std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))?;
+        crate::random::fill(&mut key)?;
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
         if let Some(owner) = path.parent().and_then(super::ownership::inherited) {
