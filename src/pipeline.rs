@@ -238,7 +238,7 @@ impl Filter for InspectFilter {
                 None => Err("no quarantine store".to_string()),
                 Some(store) => {
                     if report.message.sha256.is_empty() {
-                        report.message.sha256 = crate::inspect::engine::sha256_hex(&m.message);
+                        report.message.sha256 = crate::hex::sha256(&m.message);
                     }
                     let bytes: &[u8] = if location == Location::Mta { b"" } else { &m.message };
                     let mut entry = NewEntry::from_report(

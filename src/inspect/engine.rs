@@ -231,11 +231,6 @@ fn resolve_requirements(rules: &RuleSet, hits: &mut Vec<Hit>) {
     }
 }
 
-/// The SHA-256 of a message, as the report shows it.
-pub fn sha256_hex(raw: &[u8]) -> String {
-    crate::hex::sha256(raw)
-}
-
 /// Size, hash (empty when `hash` is false) and the few headers a reviewer recognises a message by.
 fn facts(raw: &[u8], targets: &[Target<'_>], hash: bool) -> MessageFacts {
     let top_header = |name: &str| {
@@ -255,7 +250,7 @@ fn facts(raw: &[u8], targets: &[Target<'_>], hash: bool) -> MessageFacts {
     MessageFacts {
         size: raw.len() as u64,
         received_bytes: raw.len() as u64,
-        sha256: if hash { sha256_hex(raw) } else { String::new() },
+        sha256: if hash { crate::hex::sha256(raw) } else { String::new() },
         message_id: top_header("Message-ID"),
         subject,
         from: top_header("From"),

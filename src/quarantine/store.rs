@@ -199,7 +199,7 @@ impl Store {
             envelope: new.envelope,
             location: new.location,
             size: message.len() as u64,
-            sha256: sha256_hex(message),
+            sha256: crate::hex::sha256(message),
             history: vec![HistoryEvent {
                 at: received,
                 state: State::Held,
@@ -259,13 +259,13 @@ impl Store {
             }
             Err(e) => return Err(at(&path)(e)),
         };
-        if bytes.len() as u64 != entry.size || sha256_hex(&bytes) != entry.sha256 {
+        if bytes.len() as u64 != entry.size || crate::hex::sha256(&bytes) != entry.sha256 {
             return Err(StoreError::Corrupt {
                 path,
                 detail: format!(
                     "message is {} bytes with sha256 {}, metadata says {} bytes with sha256 {}",
                     bytes.len(),
-                    sha256_hex(&bytes),
+                    crate::hex::sha256(&bytes),
                     entry.size,
                     entry.sha256
                 ),
@@ -659,10 +659,6 @@ fn check_writable(root: &Path) -> Result<(), StoreError> {
         return Err(at(root)(std::io::Error::last_os_error()));
     }
     Ok(())
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    crate::hex::sha256(bytes)
 }
 
 #[cfg(test)]

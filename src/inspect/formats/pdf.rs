@@ -52,7 +52,7 @@ const MAX_XREF_SECTIONS: usize = 64;
 /// an `/Encrypt` whose dictionary cannot be read counts as needing a password.
 pub(in crate::inspect) fn check(bytes: &[u8]) -> PdfSecurity {
     let mut index = ObjectIndex::new();
-    let trailer = trailer_chain(bytes, &mut index);
+    let trailer = trailer_chain(bytes);
     let id_of = |dict: &Dict| match get(dict, b"ID") {
         Some(Object::Array(items)) => match items.first() {
             Some(Object::Str(s)) => Some(s.clone()),
@@ -158,7 +158,7 @@ struct Trailer {
 }
 
 /// Reads the trailer chain from the last `startxref`; `None` when it cannot be followed.
-fn trailer_chain(bytes: &[u8], index: &mut ObjectIndex) -> Option<Trailer> {
+fn trailer_chain(bytes: &[u8]) -> Option<Trailer> {
     let after = memchr::memmem::rfind(bytes, b"startxref")? + b"startxref".len();
     let (Object::Num(first), _) = parse_number(bytes, skip_ws(bytes, after))? else { return None };
     // Offsets count from the file's start; files with bytes before the header count from it.
@@ -171,8 +171,8 @@ fn trailer_chain(bytes: &[u8], index: &mut ObjectIndex) -> Option<Trailer> {
             break;
         }
         visited.push(offset);
-        let dict = xref_section(bytes, usize::try_from(offset).ok()?, index)
-            .or_else(|| xref_section(bytes, usize::try_from(offset).ok()?.checked_add(header)?, index))?;
+        let dict = xref_section(bytes, usize::try_from(offset).ok()?)
+            .or_else(|| xref_section(bytes, usize::try_from(offset).ok()?.checked_add(header)?))?;
         if trailer.encrypt.is_none()
             && let Some(value) = get(&dict, b"Encrypt")
         {
@@ -193,7 +193,7 @@ fn trailer_chain(bytes: &[u8], index: &mut ObjectIndex) -> Option<Trailer> {
 
 /// The trailer dictionary of the cross-reference section at `at`: a classic `xref` table's
 /// `trailer`, or a cross-reference stream's own dictionary.
-fn xref_section(bytes: &[u8], at: usize, index: &mut ObjectIndex) -> Option<Dict> {
+fn xref_section(bytes: &[u8], at: usize) -> Option<Dict> {
     let at = skip_ws(bytes, at);
     let rest = bytes.get(at..)?;
     if rest.starts_with(b"xref") {
@@ -203,7 +203,7 @@ fn xref_section(bytes: &[u8], at: usize, index: &mut ObjectIndex) -> Option<Dict
             _ => None,
         };
     }
-    let dict_at = index.object_body(bytes, at)?;
+    let dict_at = object_body(bytes, at)?;
     match parse_object(bytes, dict_at, 0)? {
         (Object::Dict(d), _) if matches!(get(&d, b"Type"), Some(Object::Name(n)) if n == b"XRef") => Some(d),
         _ => None,
@@ -407,12 +407,12 @@ impl ObjectIndex {
         let at = *map.get(&(num, gen_))?;
         parse_object(bytes, at, 0).map(|(o, _)| o)
     }
+}
 
-    /// The position after `num gen obj` when an object starts exactly at `at`.
-    fn object_body(&self, bytes: &[u8], at: usize) -> Option<usize> {
-        let m = OBJ.find_at(bytes.get(..bytes.len().min(at + 64))?, at)?;
-        (m.start() == at).then_some(m.end())
-    }
+/// The position after `num gen obj` when an object starts exactly at `at`.
+fn object_body(bytes: &[u8], at: usize) -> Option<usize> {
+    let m = OBJ.find_at(bytes.get(..bytes.len().min(at + 64))?, at)?;
+    (m.start() == at).then_some(m.end())
 }
 
 /// A PDF object, as far as the encryption dictionary needs.
@@ -736,12 +736,12 @@ mod tests {
             "xref\n0 1\n0000000000 65535 f \ntrailer\n<< /Size 10 /Prev {old} >>\nstartxref\n{new}\n%%EOF\n"
         ));
         // Only the older section names the dictionary, through a cross-reference stream.
-        let trailer = trailer_chain(pdf.as_bytes(), &mut ObjectIndex::new()).expect("a readable chain");
+        let trailer = trailer_chain(pdf.as_bytes()).expect("a readable chain");
         assert_eq!(trailer.dicts.len(), 2);
         assert_eq!(trailer.encrypt, Some(Object::Ref(7, 0)));
         assert!(matches!(check(pdf.as_bytes()), PdfSecurity::Encrypted(_)));
         let looped = pdf.replace(&format!("/Prev {old}"), &format!("/Prev {new}"));
-        let trailer = trailer_chain(looped.as_bytes(), &mut ObjectIndex::new()).expect("a readable chain");
+        let trailer = trailer_chain(looped.as_bytes()).expect("a readable chain");
         assert_eq!(trailer.dicts.len(), 1, "a /Prev loop ends");
     }
 

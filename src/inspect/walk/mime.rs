@@ -916,8 +916,6 @@ impl<'a> Walker<'a, '_> {
                     urls.push(url.to_string());
                 }
             }
-            drop(distinct);
-            drop(text);
             let target = self.target(TargetKind::Text, place, text_bytes);
             self.out.targets.push(target);
             for url in &urls {

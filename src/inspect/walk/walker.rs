@@ -9,7 +9,6 @@ use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::inspect::coverage::{Anomaly, Reason, Uninspectable};
 use crate::inspect::deadline::{Deadline, Stage};
@@ -126,7 +125,7 @@ impl Walk<'_> {
                     kind: t.kind,
                     part_path: t.part_path.clone(),
                     bytes: t.data.len() as u64,
-                    sha256: hex(&Sha256::digest(&t.data)),
+                    sha256: crate::hex::sha256(&t.data),
                     filename: t.filename.clone(),
                     header_name: t.header_name.clone(),
                     link_text: t.link_text.clone(),
@@ -145,10 +144,6 @@ impl Walk<'_> {
     pub fn is_complete(&self) -> bool {
         self.uninspectable.is_empty()
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    crate::hex::encode(bytes)
 }
 
 /// Walks raw message bytes (header block + body, CRLF or LF line ends) into

@@ -69,7 +69,7 @@ fn put_then_get_round_trips_metadata_and_message() {
     assert_eq!(e.rules, ["invoice_lure", "zip_with_exe"]);
     assert_eq!(e.uninspected, ["encrypted-archive"]);
     assert_eq!(e.size, bytes.len() as u64);
-    assert_eq!(e.sha256, sha256_hex(&bytes));
+    assert_eq!(e.sha256, crate::hex::sha256(&bytes));
     assert_eq!(e.report, new.report);
     assert_eq!(e.state, State::Held);
     assert_eq!(e.history.len(), 1);
